@@ -1,0 +1,46 @@
+//! Lab (检验) and exam (检查) reports.
+
+use super::Instant;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// 检验
+    Lab,
+    /// 检查
+    Exam,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    Ready,
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub report_id: String,
+    pub patient_id: String,
+    pub kind: ReportKind,
+    pub title_zh: String,
+    pub title_en: String,
+    pub department_name_zh: String,
+    pub ordered_at: Instant,
+    pub status: ReportStatus,
+    /// When it became ready (ready reports).
+    pub ready_at: Option<Instant>,
+    /// When it is expected (pending reports).
+    pub expected_at: Option<Instant>,
+    pub pages: u32,
+    pub print_count: u32,
+}
+
+impl Report {
+    /// Printable at the kiosk under a reprint limit from config.
+    pub fn can_print(&self, max_prints: u32) -> bool {
+        self.status == ReportStatus::Ready && self.print_count < max_prints
+    }
+}

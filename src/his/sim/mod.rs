@@ -1,0 +1,1 @@
+//! The HIS simulator (being written).

@@ -1,0 +1,7 @@
+//! The hospital outpatient self-service kiosk: library half of the `kiosk`
+//! binary. See ARCHITECTURE.md for the map and the invariants.
+
+pub mod config;
+pub mod domain;
+pub mod his;
+pub mod logging;
