@@ -1,1 +1,773 @@
+//! Configuration: TOML in layers, `config/default.toml` (built in) < hospital
+//! profile < kiosk file < `KIOSK_<SECTION>__<KEY>` environment variables.
+//!
+//! Unknown keys are errors: the structs do not deny them themselves so that
+//! `serde_ignored` can collect every unknown key at once; only [`load`] and
+//! [`check_files`] build a `Config`. [`check_files`] reports every problem it can find
+//! (syntax, unknown keys, wrong types, invalid values), each with the file
+//! that set it, the key and the reason.
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The built-in defaults: the demo kiosk.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub hospital: Hospital,
+    pub kiosk: Kiosk,
+    pub services: Services,
+    pub his: His,
+    pub booking: Booking,
+    pub ui: Ui,
+    pub reports: Reports,
+    pub devices: Devices,
+    pub logging: Logging,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hospital {
+    pub id: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub logo: String,
+    pub accent_color: String,
+    pub service_phone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Kiosk {
+    pub id: String,
+    pub location_zh: String,
+    pub location_en: String,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Services {
+    pub register: bool,
+    pub book: bool,
+    pub check_in: bool,
+    pub settle: bool,
+    pub query: bool,
+    pub reports: bool,
+    pub enroll: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HisMode {
+    Embedded,
+    Remote,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct His {
+    pub mode: HisMode,
+    pub base_url: String,
+    pub token: String,
+    pub token_file: String,
+    pub ca_file: String,
+    pub client_identity_file: String,
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    pub timeouts: BTreeMap<String, u64>,
+    pub embedded: HisEmbedded,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HisEmbedded {
+    pub seed: u64,
+    pub db: String,
+    pub today: String,
+    pub hold_ttl_secs: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Booking {
+    pub slot_minutes: u32,
+    pub days_ahead: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Orientation {
+    Portrait,
+    Landscape,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ui {
+    pub idle_timeout_secs: u32,
+    pub idle_warning_secs: u32,
+    pub languages: Vec<String>,
+    pub default_language: String,
+    pub orientation: Orientation,
+    pub elderly_mode_age: u32,
+    pub voice: bool,
+    pub demo_panel: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reports {
+    pub max_prints: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Devices {
+    pub receipt_printer: Device,
+    pub id_card_reader: Device,
+    pub health_card_reader: Device,
+    pub scanner: Device,
+    pub report_printer: Device,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Device {
+    /// "simulator", "none", or a real driver name (added by the devices work).
+    pub driver: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Logging {
+    pub filter: String,
+}
+
+pub const LANGUAGES: &[&str] = &["zh_CN", "en"];
+const DEVICE_DRIVERS: &[&str] = &["simulator", "none"];
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Defaults,
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Defaults => f.write_str("<built-in defaults>"),
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Env(v) => write!(f, "environment {v}"),
+        }
+    }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub source: Source,
+    /// Dotted key, e.g. `his.base_url`; empty for a whole-file problem.
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.source, self.reason)
+        } else {
+            write!(f, "{}: {}: {}", self.source, self.key, self.reason)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+        }
+    }
+}
+
+struct Layer {
+    source: Source,
+    table: toml::Table,
+}
+
+fn read_layer(path: &Path, problems: &mut Vec<Problem>) -> Option<Layer> {
+    let source = Source::File(path.to_path_buf());
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(Problem {
+                source,
+                key: String::new(),
+                reason: format!("cannot read: {e}"),
+            });
+            return None;
+        }
+    };
+    match text.parse::<toml::Table>() {
+        Ok(table) => Some(Layer { source, table }),
+        Err(e) => {
+            let reason = format!("not valid TOML: {}", e.message());
+            let reason = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {reason}")
+                }
+                None => reason,
+            };
+            problems.push(Problem {
+                source,
+                key: String::new(),
+                reason,
+            });
+            None
+        }
+    }
+}
+
+fn defaults_layer() -> Layer {
+    Layer {
+        source: Source::Defaults,
+        table: DEFAULT_TOML
+            .parse()
+            .expect("config/default.toml is valid TOML"),
+    }
+}
+
+/// `KIOSK_HIS__BASE_URL=...` -> `his.base_url`. Values are read as TOML
+/// (numbers, booleans, arrays) when they parse as such, else as strings.
+fn env_layers(vars: impl IntoIterator<Item = (String, String)>) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("KIOSK_") else {
+            continue;
+        };
+        if !rest.contains("__") {
+            continue; // KIOSK_CONFIG, KIOSK_LOG... are not config keys
+        }
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let mut val = parse_env_value(&value);
+        // `his.timeouts` keys are operationIds in camelCase; keep the case the user wrote.
+        let mut path = path;
+        if path.len() == 3 && path[0] == "his" && path[1] == "timeouts" {
+            path[2] = rest.rsplit("__").next().unwrap_or_default().to_string();
+        }
+        for key in path.iter().rev() {
+            let mut t = toml::Table::new();
+            t.insert(key.clone(), val);
+            val = toml::Value::Table(t);
+        }
+        if let toml::Value::Table(table) = val {
+            layers.push(Layer {
+                source: Source::Env(name),
+                table,
+            });
+        }
+    }
+    layers
+}
+
+fn parse_env_value(s: &str) -> toml::Value {
+    let doc = format!("v = {s}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(s.to_string())),
+        Err(_) => toml::Value::String(s.to_string()),
+    }
+}
+
+fn merge(into: &mut toml::Table, from: &toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn lookup<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let mut parts = key.split('.');
+    let mut cur = table.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_table()?.get(p)?;
+    }
+    Some(cur)
+}
+
+/// The layer that set `key` last (for blaming a value on its file).
+fn blame(layers: &[Layer], key: &str) -> Source {
+    layers
+        .iter()
+        .rev()
+        .find(|l| lookup(&l.table, key).is_some())
+        .map(|l| l.source.clone())
+        .unwrap_or(Source::Defaults)
+}
+
+fn deserialize(layers: &[Layer], problems: &mut Vec<Problem>) -> Option<Config> {
+    let mut merged = toml::Table::new();
+    for l in layers {
+        merge(&mut merged, &l.table);
+    }
+    // Unknown keys: every one of them, from any layer.
+    let mut unknown = Vec::new();
+    let value = toml::Value::Table(merged);
+    let de = value.clone();
+    let result: Result<Config, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut |path| {
+            unknown.push(path.to_string())
+        }));
+    for key in unknown {
+        problems.push(Problem {
+            source: blame(layers, &key),
+            key,
+            reason: "unknown key".into(),
+        });
+    }
+    match result {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            let key = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            problems.push(Problem {
+                source: blame(layers, &key),
+                key,
+                reason: inner.trim_end().to_string(),
+            });
+            None
+        }
+    }
+}
+
+impl Config {
+    /// Values that parse but make no sense. Every problem, not just the first.
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = Vec::new();
+        let mut bad = |k: &str, r: String| p.push((k.to_string(), r));
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !ident(&self.hospital.id) {
+            bad(
+                "hospital.id",
+                "must be 1-64 letters, digits, '-' or '_'".into(),
+            );
+        }
+        if !ident(&self.kiosk.id) {
+            bad(
+                "kiosk.id",
+                "must be 1-64 letters, digits, '-' or '_'".into(),
+            );
+        }
+        if self.hospital.name_zh.trim().is_empty() {
+            bad("hospital.name_zh", "must not be empty".into());
+        }
+        if self.hospital.name_en.trim().is_empty() {
+            bad("hospital.name_en", "must not be empty".into());
+        }
+        let c = &self.hospital.accent_color;
+        if !(c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit())) {
+            bad(
+                "hospital.accent_color",
+                format!("must be a colour like #0B7A75, not {c:?}"),
+            );
+        }
+        let s = &self.services;
+        if ![
+            s.register, s.book, s.check_in, s.settle, s.query, s.reports, s.enroll,
+        ]
+        .contains(&true)
+        {
+            bad("services", "at least one service must be enabled".into());
+        }
+        match self.his.mode {
+            HisMode::Remote => match url::Url::parse(&self.his.base_url) {
+                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {
+                    if u.scheme() == "http" && !u.host_str().is_some_and(is_loopback_host) {
+                        bad(
+                            "his.base_url",
+                            "must use https:// (plain http only to a loopback address)".into(),
+                        );
+                    }
+                }
+                Ok(u) => bad(
+                    "his.base_url",
+                    format!("scheme {:?} is not http(s)", u.scheme()),
+                ),
+                Err(e) => bad(
+                    "his.base_url",
+                    format!("required in remote mode, and a URL: {e}"),
+                ),
+            },
+            HisMode::Embedded => {
+                if !self.his.embedded.today.is_empty()
+                    && chrono::NaiveDate::parse_from_str(&self.his.embedded.today, "%Y-%m-%d")
+                        .is_err()
+                {
+                    bad("his.embedded.today", "must be YYYY-MM-DD or empty".into());
+                }
+                if self.his.embedded.db.is_empty() {
+                    bad("his.embedded.db", "must not be empty".into());
+                }
+                if self.his.embedded.hold_ttl_secs < 30 {
+                    bad("his.embedded.hold_ttl_secs", "must be at least 30".into());
+                }
+            }
+        }
+        if self.his.token.is_empty() && self.his.token_file.is_empty() {
+            bad("his.token", "a token or a token_file is required".into());
+        }
+        for (key, file) in [
+            ("his.token_file", &self.his.token_file),
+            ("his.ca_file", &self.his.ca_file),
+            ("his.client_identity_file", &self.his.client_identity_file),
+        ] {
+            if !file.is_empty() && !Path::new(file).is_file() {
+                bad(key, format!("file {file:?} does not exist"));
+            }
+        }
+        for (key, ms) in [
+            ("his.connect_timeout_ms", self.his.connect_timeout_ms),
+            ("his.read_timeout_ms", self.his.read_timeout_ms),
+            ("his.write_timeout_ms", self.his.write_timeout_ms),
+        ] {
+            if !(100..=120_000).contains(&ms) {
+                bad(key, format!("{ms} ms is outside 100..=120000"));
+            }
+        }
+        if !(1..=10).contains(&self.his.max_attempts) {
+            bad("his.max_attempts", "must be 1..=10".into());
+        }
+        if self.his.backoff_ms > 10_000 {
+            bad("his.backoff_ms", "must be at most 10000".into());
+        }
+        for (op, ms) in &self.his.timeouts {
+            if crate::his::ops::Operation::from_id(op).is_none() {
+                bad(
+                    &format!("his.timeouts.{op}"),
+                    "not an operationId of the HIS gateway protocol".into(),
+                );
+            } else if !(100..=120_000).contains(ms) {
+                bad(
+                    &format!("his.timeouts.{op}"),
+                    format!("{ms} ms is outside 100..=120000"),
+                );
+            }
+        }
+        if ![5, 10, 15, 20, 30, 60].contains(&self.booking.slot_minutes) {
+            bad(
+                "booking.slot_minutes",
+                "must be one of 5, 10, 15, 20, 30, 60".into(),
+            );
+        }
+        if !(1..=30).contains(&self.booking.days_ahead) {
+            bad("booking.days_ahead", "must be 1..=30".into());
+        }
+        if !(15..=600).contains(&self.ui.idle_timeout_secs) {
+            bad("ui.idle_timeout_secs", "must be 15..=600".into());
+        }
+        if self.ui.idle_warning_secs >= self.ui.idle_timeout_secs {
+            bad(
+                "ui.idle_warning_secs",
+                "must be less than ui.idle_timeout_secs".into(),
+            );
+        }
+        if self.ui.languages.is_empty() {
+            bad("ui.languages", "at least one language".into());
+        }
+        for l in &self.ui.languages {
+            if !LANGUAGES.contains(&l.as_str()) {
+                bad("ui.languages", format!("{l:?} is not one of {LANGUAGES:?}"));
+            }
+        }
+        if !self.ui.languages.contains(&self.ui.default_language) {
+            bad("ui.default_language", "must be one of ui.languages".into());
+        }
+        if self.reports.max_prints == 0 {
+            bad("reports.max_prints", "must be at least 1".into());
+        }
+        for (name, d) in self.devices.iter() {
+            if !DEVICE_DRIVERS.contains(&d.driver.as_str()) {
+                bad(
+                    &format!("devices.{name}.driver"),
+                    format!("{:?} is not one of {DEVICE_DRIVERS:?}", d.driver),
+                );
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
+            bad(
+                "logging.filter",
+                format!("{:?} is not a valid tracing filter", self.logging.filter),
+            );
+        }
+        p
+    }
+
+    /// The HIS bearer token (from `token_file` when set).
+    pub fn his_token(&self) -> Result<String, ConfigError> {
+        if self.his.token_file.is_empty() {
+            return Ok(self.his.token.clone());
+        }
+        std::fs::read_to_string(&self.his.token_file)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| {
+                ConfigError::Invalid(vec![Problem {
+                    source: Source::File(PathBuf::from(&self.his.token_file)),
+                    key: "his.token_file".into(),
+                    reason: format!("cannot read: {e}"),
+                }])
+            })
+    }
+
+    /// Timeout for one HIS operation: its own entry, else read or write.
+    pub fn his_timeout(&self, op: crate::his::ops::Operation) -> Duration {
+        let ms = self
+            .his
+            .timeouts
+            .get(op.id())
+            .copied()
+            .unwrap_or(if op.is_write() {
+                self.his.write_timeout_ms
+            } else {
+                self.his.read_timeout_ms
+            });
+        Duration::from_millis(ms)
+    }
+
+    /// A path under `kiosk.data_dir` (absolute paths are kept).
+    pub fn data_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.kiosk.data_dir.join(p)
+        }
+    }
+}
+
+fn is_loopback_host(h: &str) -> bool {
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || h == "[::1]"
+}
+
+impl Devices {
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Device)> {
+        [
+            ("receipt_printer", &self.receipt_printer),
+            ("id_card_reader", &self.id_card_reader),
+            ("health_card_reader", &self.health_card_reader),
+            ("scanner", &self.scanner),
+            ("report_printer", &self.report_printer),
+        ]
+        .into_iter()
+    }
+}
+
+fn load_layers(layers: Vec<Layer>, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
+    let cfg = deserialize(&layers, &mut problems);
+    if let Some(cfg) = &cfg {
+        for (key, reason) in cfg.validate() {
+            problems.push(Problem {
+                source: blame(&layers, &key),
+                key,
+                reason,
+            });
+        }
+    }
+    match cfg {
+        Some(cfg) if problems.is_empty() => Ok(cfg),
+        _ => Err(ConfigError::Invalid(problems)),
+    }
+}
+
+/// Load defaults < `files` (in order: hospital profile, then kiosk file) < environment.
+pub fn load(
+    files: &[PathBuf],
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let mut layers = vec![defaults_layer()];
+    layers.extend(files.iter().filter_map(|f| read_layer(f, &mut problems)));
+    layers.extend(env_layers(env));
+    load_layers(layers, problems)
+}
+
+/// `kiosk config check FILE...`: every problem in each file (each checked
+/// over the defaults on its own, then all together in the given order).
+pub fn check_files(files: &[PathBuf]) -> Vec<Problem> {
+    let mut all = Vec::new();
+    for f in files {
+        let mut problems = Vec::new();
+        if let Some(layer) = read_layer(f, &mut problems) {
+            if let Err(e) = load_layers(vec![defaults_layer(), layer], Vec::new()) {
+                problems.extend_from_slice(e.problems());
+            }
+        }
+        all.extend(problems);
+    }
+    if files.len() > 1 && all.is_empty() {
+        if let Err(e) = load(files, std::iter::empty()) {
+            all.extend_from_slice(e.problems());
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_are_the_valid_demo_kiosk() {
+        let cfg = load(&[], std::iter::empty()).unwrap();
+        assert_eq!(cfg.his.mode, HisMode::Embedded);
+        assert_eq!(cfg.ui.idle_timeout_secs, 60);
+        assert_eq!(
+            cfg.his_timeout(crate::his::ops::Operation::Settle),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            cfg.his_timeout(crate::his::ops::Operation::CreateHold),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            cfg.his_timeout(crate::his::ops::Operation::ListSlots),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn layers_override_in_order_and_env_wins() {
+        let hospital =
+            file("[hospital]\nid = \"H9\"\nname_zh = \"甲医院\"\n[ui]\nidle_timeout_secs = 90\n");
+        let kiosk = file("[kiosk]\nid = \"K9\"\n[ui]\nidle_timeout_secs = 120\n");
+        let env = vec![
+            ("KIOSK_UI__IDLE_WARNING_SECS".to_string(), "30".to_string()),
+            (
+                "KIOSK_HIS__TIMEOUTS__listSlots".to_string(),
+                "700".to_string(),
+            ),
+            ("KIOSK_CONFIG".to_string(), "ignored".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let cfg = load(&[hospital.path().into(), kiosk.path().into()], env).unwrap();
+        assert_eq!(cfg.hospital.id, "H9");
+        assert_eq!(cfg.hospital.name_zh, "甲医院");
+        assert_eq!(cfg.hospital.name_en, "Ningbo First Hospital");
+        assert_eq!(cfg.kiosk.id, "K9");
+        assert_eq!(cfg.ui.idle_timeout_secs, 120);
+        assert_eq!(cfg.ui.idle_warning_secs, 30);
+        assert_eq!(
+            cfg.his_timeout(crate::his::ops::Operation::ListSlots),
+            Duration::from_millis(700)
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_file_and_key() {
+        let bad = file(
+            "[hospital]\naccent_color = \"green\"\ncolour = 1\n[his]\nmode = \"remote\"\nbase_url = \"ftp://x\"\nmax_attempts = 0\n\
+             [his.timeouts]\nsettl = 100\n[ui]\nidle_timeout_secs = 30\nidle_warning_secs = 40\nlanguages = [\"fr\"]\n[extra]\nx = 1\n",
+        );
+        let problems = check_files(&[bad.path().into()]);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for k in [
+            "extra",
+            "hospital.colour",
+            "hospital.accent_color",
+            "his.base_url",
+            "his.max_attempts",
+            "his.timeouts.settl",
+            "ui.idle_warning_secs",
+            "ui.languages",
+            "ui.default_language",
+        ] {
+            assert!(keys.contains(&k), "missing {k} in {problems:#?}");
+        }
+        // Blame goes to the file that set the key; the default language was
+        // never touched by the file, so the defaults are named.
+        for p in &problems {
+            let expected = if p.key == "ui.default_language" {
+                Source::Defaults
+            } else {
+                Source::File(bad.path().into())
+            };
+            assert_eq!(p.source, expected, "{p}");
+        }
+        let shown = problems[0].to_string();
+        assert!(
+            shown.starts_with(&bad.path().display().to_string()),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_syntax_are_reported_with_the_line() {
+        let typed = file("[ui]\nidle_timeout_secs = \"sixty\"\n");
+        let problems = check_files(&[typed.path().into()]);
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert_eq!(problems[0].key, "ui.idle_timeout_secs");
+        assert!(problems[0].reason.contains("invalid type"), "{problems:#?}");
+
+        let syntax = file("[ui]\nidle_timeout_secs = 60\n[his\n");
+        let problems = check_files(&[syntax.path().into()]);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].reason.starts_with("line 3: not valid TOML"),
+            "{problems:#?}"
+        );
+
+        let problems = check_files(&[PathBuf::from("/nonexistent/kiosk.toml")]);
+        assert!(problems[0].reason.starts_with("cannot read"));
+    }
+
+    #[test]
+    fn environment_problems_name_the_variable() {
+        let env = vec![("KIOSK_UI__IDLE_TIMEOUT_SECS".to_string(), "5".to_string())];
+        let err = load(&[], env).unwrap_err();
+        assert_eq!(
+            err.problems()[0].source,
+            Source::Env("KIOSK_UI__IDLE_TIMEOUT_SECS".into())
+        );
+        let env = vec![("KIOSK_UI__NOPE".to_string(), "5".to_string())];
+        let err = load(&[], env).unwrap_err();
+        assert_eq!(err.problems()[0].key, "ui.nope");
+        assert_eq!(err.problems()[0].reason, "unknown key");
+    }
+
+    #[test]
+    fn shipped_examples_are_valid_together() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+        // The example profile names files that exist only on a deployed kiosk.
+        let problems = check_files(&[root.join("hospital-profile.toml"), root.join("kiosk.toml")]);
+        assert!(
+            problems.iter().all(|p| p.reason.contains("does not exist")),
+            "{problems:#?}"
+        );
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+    }
+}
