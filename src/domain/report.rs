@@ -44,3 +44,35 @@ impl Report {
         self.status == ReportStatus::Ready && self.print_count < max_prints
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_only_ready_reports_under_the_limit() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T08:00:00+08:00").unwrap();
+        let r = Report {
+            report_id: "R1".into(),
+            patient_id: "P1".into(),
+            kind: ReportKind::Lab,
+            title_zh: "血常规".into(),
+            title_en: "Complete blood count".into(),
+            department_name_zh: "检验科".into(),
+            ordered_at: t,
+            status: ReportStatus::Ready,
+            ready_at: Some(t),
+            expected_at: None,
+            pages: 1,
+            print_count: 1,
+        };
+        assert!(r.can_print(2));
+        assert!(!r.can_print(1));
+        assert!(!Report {
+            status: ReportStatus::Pending,
+            print_count: 0,
+            ..r
+        }
+        .can_print(2));
+    }
+}

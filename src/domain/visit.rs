@@ -63,3 +63,75 @@ impl Appointment {
         self.status == AppointmentStatus::Booked && self.date == today
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn appt(status: AppointmentStatus, fee_paid: bool) -> Appointment {
+        Appointment {
+            appointment_id: "A1".into(),
+            patient_id: "P1".into(),
+            kind: AppointmentKind::Booking,
+            status,
+            schedule_id: "C1".into(),
+            slot_id: "S1".into(),
+            department_id: "D1".into(),
+            department_name_zh: "眼科".into(),
+            department_name_en: "Ophthalmology".into(),
+            doctor_name: "王明".into(),
+            doctor_title_zh: "主治医师".into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            start: ClockTime::new(9, 0).unwrap(),
+            end: ClockTime::new(9, 15).unwrap(),
+            fee_fen: Money::from_fen(1500),
+            fee_paid,
+            queue_number: None,
+            location: Location {
+                building: "门诊楼".into(),
+                floor: 3,
+                room: "305".into(),
+                description_zh: "门诊楼3楼305诊室".into(),
+                description_en: "Outpatient building, floor 3, room 305".into(),
+            },
+            payment: None,
+            refund_due_fen: Money::ZERO,
+        }
+    }
+
+    #[test]
+    fn owes_the_fee_only_while_unpaid_and_not_cancelled() {
+        assert_eq!(
+            appt(AppointmentStatus::Booked, false).amount_owed(),
+            Money::from_fen(1500)
+        );
+        assert_eq!(
+            appt(AppointmentStatus::Booked, true).amount_owed(),
+            Money::ZERO
+        );
+        assert_eq!(
+            appt(AppointmentStatus::Cancelled, false).amount_owed(),
+            Money::ZERO
+        );
+    }
+
+    #[test]
+    fn checks_in_only_on_its_day_and_only_once() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        assert!(appt(AppointmentStatus::Booked, false).can_check_in(day));
+        assert!(!appt(AppointmentStatus::Booked, false).can_check_in(day.pred_opt().unwrap()));
+        assert!(!appt(AppointmentStatus::CheckedIn, true).can_check_in(day));
+        assert!(!appt(AppointmentStatus::Cancelled, true).can_check_in(day));
+    }
+
+    #[test]
+    fn serializes_as_the_protocol_writes_it() {
+        let v = serde_json::to_value(appt(AppointmentStatus::CheckedIn, true)).unwrap();
+        assert_eq!(v["status"], "checked_in");
+        assert_eq!(v["kind"], "booking");
+        assert_eq!(v["date"], "2026-11-24");
+        assert_eq!(v["start"], "09:00");
+        assert_eq!(v["fee_fen"], 1500);
+        assert!(v["queue_number"].is_null());
+    }
+}

@@ -1,0 +1,396 @@
+//! The money-safe transaction state machine (DESIGN.md), as a pure function.
+//!
+//! ```text
+//! Created -> SlotHeld -> PaymentPending -> Paid -> HisPosting -> HisPosted -> Printed -> Done
+//!               |              |                        |
+//!               v              v                        v
+//!           Released     PaymentFailed -> Released   Reversing -> Reversed (slot released)
+//!                                                        |
+//!                                                        v
+//!                                                   NeedsStaff (voucher printed)
+//! ```
+//!
+//! A state names the side effect that comes next ([`next_effect`]); the
+//! runner writes the state to the journal *before* doing that effect, and the
+//! effect's outcome comes back as an [`Event`]. Recovery after a crash simply
+//! redoes the effect of the journalled state with the same idempotency keys.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnKind {
+    /// Same-day registration: hold, pay, register.
+    Registration,
+    /// A future slot: hold, pay, book.
+    Booking,
+    /// Check in a booked appointment, paying the fee owed.
+    CheckIn,
+    /// Settle outpatient bills (the self-pay part of a pre-settlement).
+    Settlement,
+}
+
+impl TxnKind {
+    /// Kinds that take a slot before paying.
+    pub fn holds_a_slot(self) -> bool {
+        matches!(self, TxnKind::Registration | TxnKind::Booking)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnKind::Registration => "registration",
+            TxnKind::Booking => "booking",
+            TxnKind::CheckIn => "check_in",
+            TxnKind::Settlement => "settlement",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TxnKind> {
+        [
+            TxnKind::Registration,
+            TxnKind::Booking,
+            TxnKind::CheckIn,
+            TxnKind::Settlement,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnState {
+    Created,
+    SlotHeld,
+    PaymentPending,
+    Paid,
+    HisPosting,
+    HisPosted,
+    Printed,
+    Done,
+    PaymentFailed,
+    Released,
+    Reversing,
+    Reversed,
+    NeedsStaff,
+}
+
+impl TxnState {
+    pub const ALL: [TxnState; 13] = [
+        TxnState::Created,
+        TxnState::SlotHeld,
+        TxnState::PaymentPending,
+        TxnState::Paid,
+        TxnState::HisPosting,
+        TxnState::HisPosted,
+        TxnState::Printed,
+        TxnState::Done,
+        TxnState::PaymentFailed,
+        TxnState::Released,
+        TxnState::Reversing,
+        TxnState::Reversed,
+        TxnState::NeedsStaff,
+    ];
+
+    /// Nothing more will happen without a person.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TxnState::Done | TxnState::Released | TxnState::Reversed | TxnState::NeedsStaff
+        )
+    }
+
+    /// The patient's money may be with the channel and not yet posted or returned.
+    pub fn money_at_risk(self) -> bool {
+        matches!(
+            self,
+            TxnState::Paid | TxnState::HisPosting | TxnState::Reversing
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnState::Created => "created",
+            TxnState::SlotHeld => "slot_held",
+            TxnState::PaymentPending => "payment_pending",
+            TxnState::Paid => "paid",
+            TxnState::HisPosting => "his_posting",
+            TxnState::HisPosted => "his_posted",
+            TxnState::Printed => "printed",
+            TxnState::Done => "done",
+            TxnState::PaymentFailed => "payment_failed",
+            TxnState::Released => "released",
+            TxnState::Reversing => "reversing",
+            TxnState::Reversed => "reversed",
+            TxnState::NeedsStaff => "needs_staff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TxnState> {
+        TxnState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for TxnState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The side effect a state asks for next. Each is idempotent under the
+/// transaction's keys, so redoing it after a crash is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Ask HIS for a hold on the slot (key `…-hold`).
+    HoldSlot,
+    /// Collect the payment, or find out what became of it (query by out_trade_no).
+    CollectPayment,
+    /// Post to HIS: register, book, check in or settle (key `…-post`).
+    PostToHis,
+    /// Print the slip (and reminder).
+    PrintSlip,
+    /// Close the unpaid order and release the hold, if any.
+    CloseAndRelease,
+    /// Reverse (refund) the payment, then release the hold.
+    ReversePayment,
+    /// Print the voucher for the staffed window.
+    PrintVoucher,
+}
+
+/// What happened when an effect ran, or what the patient did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// HIS holds the slot (or the kind needs none and the amount is known).
+    Held,
+    /// HIS refused the hold (slot full, patient not allowed): nothing taken.
+    HoldRefused,
+    /// The patient is shown the QR or scanned a code: payment under way.
+    PaymentStarted,
+    /// The channel confirms the money is collected.
+    PaymentConfirmed,
+    /// Not paid and never will be (closed, revoked, declined, patient left).
+    PaymentFailed,
+    /// The patient cancelled before paying.
+    Cancelled,
+    /// Posting to HIS is about to be attempted.
+    PostStarted,
+    /// HIS has the posting.
+    Posted,
+    /// HIS refused for good (not a timeout: a timeout keeps the state and is retried).
+    PostRefused,
+    /// The slip is printed.
+    SlipPrinted,
+    /// The printer failed: the transaction is complete anyway, the slip can be reprinted.
+    SlipFailed,
+    /// The unpaid order is closed and the hold released.
+    ReleasedOk,
+    /// The channel returned the money (and the hold is released).
+    ReverseOk,
+    /// The channel refused to reverse for good.
+    ReverseRefused,
+    /// The voucher was printed, or printing it was attempted: staff take over.
+    VoucherHandled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {event:?} is not allowed in state {state} of a {kind:?}")]
+pub struct TransitionError {
+    pub kind: TxnKind,
+    pub state: TxnState,
+    pub event: Event,
+}
+
+/// The effect the journalled `state` asks for, if any.
+pub fn next_effect(kind: TxnKind, state: TxnState) -> Option<Effect> {
+    use TxnState::*;
+    match state {
+        Created if kind.holds_a_slot() => Some(Effect::HoldSlot),
+        Created => None,  // waits for the amount / the patient to start paying
+        SlotHeld => None, // waits for the patient to choose a channel
+        PaymentPending => Some(Effect::CollectPayment),
+        Paid | HisPosting => Some(Effect::PostToHis),
+        HisPosted => Some(Effect::PrintSlip),
+        Printed => None,
+        PaymentFailed => Some(Effect::CloseAndRelease),
+        Reversing => Some(Effect::ReversePayment),
+        NeedsStaff => None, // the voucher is printed once on entering; reprints are a technician's action
+        Done | Released | Reversed => None,
+    }
+}
+
+/// One pure transition.
+pub fn step(kind: TxnKind, state: TxnState, event: Event) -> Result<TxnState, TransitionError> {
+    use Event as E;
+    use TxnState::*;
+    let next = match (state, event) {
+        (Created, E::Held) => SlotHeld,
+        (Created, E::HoldRefused) => Released,
+        (Created, E::Cancelled) => Released,
+        (Created | SlotHeld, E::PaymentStarted) if !kind.holds_a_slot() || state == SlotHeld => {
+            PaymentPending
+        }
+        (SlotHeld, E::Cancelled) => PaymentFailed,
+        (PaymentPending, E::PaymentConfirmed) => Paid,
+        (PaymentPending, E::PaymentFailed | E::Cancelled) => PaymentFailed,
+        (PaymentFailed, E::ReleasedOk) => Released,
+        (Paid, E::PostStarted) => HisPosting,
+        (Paid | HisPosting, E::Posted) => HisPosted,
+        (Paid | HisPosting, E::PostRefused) => Reversing,
+        (HisPosted, E::SlipPrinted) => Printed,
+        (HisPosted, E::SlipFailed) => Done,
+        (Printed, E::SlipPrinted) => Done,
+        (Reversing, E::ReverseOk) => Reversed,
+        (Reversing, E::ReverseRefused) => NeedsStaff,
+        (NeedsStaff, E::VoucherHandled) => NeedsStaff,
+        _ => return Err(TransitionError { kind, state, event }),
+    };
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Event as E;
+    use TxnState::*;
+
+    fn run(kind: TxnKind, events: &[Event]) -> Result<TxnState, TransitionError> {
+        events.iter().try_fold(Created, |s, e| step(kind, s, *e))
+    }
+
+    #[test]
+    fn the_happy_paths() {
+        let reg = [
+            E::Held,
+            E::PaymentStarted,
+            E::PaymentConfirmed,
+            E::PostStarted,
+            E::Posted,
+            E::SlipPrinted,
+            E::SlipPrinted,
+        ];
+        assert_eq!(run(TxnKind::Registration, &reg), Ok(Done));
+        assert_eq!(run(TxnKind::Booking, &reg), Ok(Done));
+        let pay = [
+            E::PaymentStarted,
+            E::PaymentConfirmed,
+            E::PostStarted,
+            E::Posted,
+            E::SlipPrinted,
+            E::SlipPrinted,
+        ];
+        assert_eq!(run(TxnKind::Settlement, &pay), Ok(Done));
+        assert_eq!(run(TxnKind::CheckIn, &pay), Ok(Done));
+    }
+
+    #[test]
+    fn nothing_is_paid_without_a_hold_for_slot_kinds() {
+        assert!(step(TxnKind::Registration, Created, E::PaymentStarted).is_err());
+        assert_eq!(
+            step(TxnKind::Settlement, Created, E::PaymentStarted),
+            Ok(PaymentPending)
+        );
+    }
+
+    #[test]
+    fn failures_end_in_a_terminal_state_with_money_safe() {
+        // Slot full: nothing taken.
+        assert_eq!(run(TxnKind::Registration, &[E::HoldRefused]), Ok(Released));
+        // Payment declined: order closed, hold released.
+        assert_eq!(
+            run(
+                TxnKind::Booking,
+                &[E::Held, E::PaymentStarted, E::PaymentFailed, E::ReleasedOk]
+            ),
+            Ok(Released)
+        );
+        // HIS refuses the posting: the payment is reversed.
+        let refused = [
+            E::Held,
+            E::PaymentStarted,
+            E::PaymentConfirmed,
+            E::PostStarted,
+            E::PostRefused,
+            E::ReverseOk,
+        ];
+        assert_eq!(run(TxnKind::Registration, &refused), Ok(Reversed));
+        // And if the reversal fails too: staff, with a voucher.
+        let stuck = [
+            E::PaymentStarted,
+            E::PaymentConfirmed,
+            E::PostStarted,
+            E::PostRefused,
+            E::ReverseRefused,
+            E::VoucherHandled,
+        ];
+        assert_eq!(run(TxnKind::Settlement, &stuck), Ok(NeedsStaff));
+        // A printer failure never undoes a posted payment.
+        let no_paper = [
+            E::PaymentStarted,
+            E::PaymentConfirmed,
+            E::PostStarted,
+            E::Posted,
+            E::SlipFailed,
+        ];
+        assert_eq!(run(TxnKind::CheckIn, &no_paper), Ok(Done));
+    }
+
+    #[test]
+    fn paid_money_never_goes_back_to_an_unpaid_state() {
+        for kind in [
+            TxnKind::Registration,
+            TxnKind::Booking,
+            TxnKind::CheckIn,
+            TxnKind::Settlement,
+        ] {
+            for state in [Paid, HisPosting, HisPosted, Printed, Done, Reversing] {
+                for event in [
+                    E::Cancelled,
+                    E::PaymentFailed,
+                    E::HoldRefused,
+                    E::ReleasedOk,
+                ] {
+                    assert!(
+                        step(kind, state, event).is_err(),
+                        "{kind:?} {state} {event:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_non_terminal_state_that_holds_money_has_an_effect() {
+        for kind in [
+            TxnKind::Registration,
+            TxnKind::Booking,
+            TxnKind::CheckIn,
+            TxnKind::Settlement,
+        ] {
+            for s in TxnState::ALL {
+                if s.money_at_risk() {
+                    assert!(
+                        next_effect(kind, s).is_some(),
+                        "{kind:?} {s} would be stuck with the money"
+                    );
+                }
+                if s.is_terminal() {
+                    assert_eq!(next_effect(kind, s), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in TxnState::ALL {
+            assert_eq!(TxnState::parse(s.as_str()), Some(s));
+        }
+        for k in [
+            TxnKind::Registration,
+            TxnKind::Booking,
+            TxnKind::CheckIn,
+            TxnKind::Settlement,
+        ] {
+            assert_eq!(TxnKind::parse(k.as_str()), Some(k));
+        }
+    }
+}
