@@ -2,6 +2,7 @@
 //! The runner, recovery worker and reconciliation build on these.
 
 pub mod journal;
+pub mod reconcile;
 pub mod state;
 
 pub use journal::{Journal, JournalError, NewTxn, Txn, Update};
