@@ -6,6 +6,8 @@
 //! reader, scanner, A4 printer) arrive with the devices work; this crate
 //! already fixes the health vocabulary they share.
 
+pub mod idcard;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

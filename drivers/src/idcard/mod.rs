@@ -1,0 +1,3 @@
+//! 2nd-generation resident ID card reader (SAM module on a serial line).
+
+pub mod frame;
