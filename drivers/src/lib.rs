@@ -7,6 +7,7 @@
 //! already fixes the health vocabulary they share.
 
 pub mod idcard;
+pub mod scanner;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
