@@ -6,6 +6,7 @@
 //! reader, scanner, A4 printer) arrive with the devices work; this crate
 //! already fixes the health vocabulary they share.
 
+pub mod escpos;
 pub mod idcard;
 pub mod scanner;
 

@@ -1,0 +1,3 @@
+//! ESC/POS: what the receipt printer speaks.
+
+pub mod parse;
