@@ -1,3 +1,4 @@
 //! ESC/POS: what the receipt printer speaks.
 
+pub mod doc;
 pub mod parse;
