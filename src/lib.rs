@@ -5,4 +5,5 @@ pub mod config;
 pub mod domain;
 pub mod his;
 pub mod logging;
+pub mod print;
 pub mod txn;

@@ -81,12 +81,9 @@ impl Doc {
         });
     }
 
-    /// A title: bold, double size, centred, wrapped at half the width.
+    /// A title: bold and centred, double size when it fits on one line.
     pub fn title(&mut self, s: &str) -> &mut Self {
-        for l in wrap(s, self.columns / 2) {
-            self.push_text(l, true, true, Align::Center);
-        }
-        self
+        self.big(s)
     }
 
     pub fn center(&mut self, s: &str) -> &mut Self {
@@ -110,10 +107,17 @@ impl Doc {
         self
     }
 
-    /// Large and bold, for what matters most (queue number, room).
+    /// Large and bold, for what matters most (queue number, room). Falls
+    /// back to normal size rather than break a short name over two lines.
     pub fn big(&mut self, s: &str) -> &mut Self {
-        for l in wrap(s, self.columns / 2) {
-            self.push_text(l, true, true, Align::Center);
+        let double = display_width(s) * 2 <= self.columns;
+        let width = if double {
+            self.columns / 2
+        } else {
+            self.columns
+        };
+        for l in wrap(s, width) {
+            self.push_text(l, true, double, Align::Center);
         }
         self
     }
