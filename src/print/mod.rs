@@ -383,16 +383,13 @@ mod tests {
 
     #[test]
     fn voucher_tells_the_patient_their_money_is_safe() {
-        let d = needs_staff_voucher(
-            48,
-            &header(),
-            &who(),
-            Money::from_fen(12850),
-            Some(PayChannel::Alipay),
-            "K0120261123000019",
-            "HIS refused; refund failed",
-            "K01-20261123-000019",
-        );
+        let v = Voucher {
+            amount: Money::from_fen(12850),
+            channel: Some(PayChannel::Alipay),
+            out_trade_no: "K0120261123000019".into(),
+            reason: "HIS refused; refund failed".into(),
+        };
+        let d = needs_staff_voucher(48, &header(), &who(), &v, "K01-20261123-000019");
         fits(&d);
         let r = parse(&d.to_escpos()).unwrap();
         let text = r.text();
