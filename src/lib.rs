@@ -5,5 +5,6 @@ pub mod config;
 pub mod domain;
 pub mod his;
 pub mod logging;
+pub mod pay;
 pub mod print;
 pub mod txn;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing the kiosk needs on a Debian machine,
+# only where missing. Safe to run again. Used by run-demo.sh and test.sh.
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+have cc || need_apt+=(build-essential)
+have pkg-config || need_apt+=(pkg-config)
+pkg_installed ca-certificates || need_apt+=(ca-certificates)
+have curl || need_apt+=(curl)
+# Chinese text on screens and in reports needs a CJK font visible to fontconfig.
+pkg_installed fonts-noto-cjk || pkg_installed fonts-wqy-microhei || need_apt+=(fonts-wqy-microhei)
+pkg_installed fontconfig || need_apt+=(fontconfig)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) and run again" >&2
+  exit 1
+fi

@@ -1,0 +1,189 @@
+//! The `kiosk` binary as a user runs it: --version, config check, his-sim,
+//! and the demo kiosk starting its embedded simulator and reaching it over HTTP.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kiosk() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk"));
+    c.env_remove("KIOSK_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn version() {
+    let out = kiosk().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kiosk "));
+}
+
+#[test]
+fn config_check_lists_every_problem_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("kiosk.toml");
+    std::fs::write(&good, "[kiosk]\nid = \"K05\"\n").unwrap();
+    let out = kiosk()
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok"));
+
+    let bad = dir.path().join("bad.toml");
+    let mut f = std::fs::File::create(&bad).unwrap();
+    writeln!(
+        f,
+        "[kiosk]\nid = \"K 05\"\nidd = 1\n[ui]\nidle_timeout_secs = 5"
+    )
+    .unwrap();
+    let out = kiosk()
+        .args(["config", "check"])
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bad_name = bad.display().to_string();
+    for key in ["kiosk.id", "kiosk.idd", "ui.idle_timeout_secs"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&bad_name) && l.contains(&format!(": {key}: "))),
+            "no line for {key} in:\n{text}"
+        );
+    }
+    // The warning default (20 s) is no longer below the bad timeout: a fourth problem, blamed on the defaults.
+    assert!(text.contains("4 problem(s)"), "{text}");
+}
+
+#[test]
+fn a_bad_config_stops_the_kiosk_with_a_clear_message() {
+    let out = kiosk()
+        .env("KIOSK_HIS__MODE", "remote")
+        .env("KIOSK_HIS__BASE_URL", "not a url")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("environment KIOSK_HIS__BASE_URL: his.base_url"),
+        "{err}"
+    );
+}
+
+fn wait_for_line(child: &mut Child, needle: &str, timeout: Duration) -> Vec<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!(
+        "no {needle:?} within {timeout:?}; saw:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[test]
+fn the_demo_kiosk_reaches_its_embedded_simulator_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = kiosk()
+        .env("KIOSK_KIOSK__DATA_DIR", dir.path())
+        .env("KIOSK_HIS__EMBEDDED__TODAY", "2026-11-23")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let lines = wait_for_line(&mut child.0, "HIS ready", Duration::from_secs(60));
+    let all = lines.join("\n");
+    assert!(all.contains("embedded HIS simulator listening"), "{all}");
+    assert!(all.contains("connected to HIS"), "{all}");
+    assert!(dir.path().join("his-sim.db").exists());
+}
+
+#[test]
+fn his_sim_serves_the_protocol_and_refuses_strangers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = kiosk()
+        .args([
+            "his-sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--today",
+            "2026-11-23",
+            "--token",
+            "s3cret",
+            "--db",
+        ])
+        .arg(dir.path().join("sim.db"))
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = Killed(child);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/v1/ping");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let resp = loop {
+            match http.get(&url).send().await {
+                Ok(r) => break r,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("his-sim did not start: {e}"),
+            }
+        };
+        assert_eq!(resp.status(), 401);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "UNAUTHORIZED");
+        let ok = http
+            .get(&url)
+            .bearer_auth("s3cret")
+            .header("X-Hospital-Id", "H0001")
+            .header("X-Kiosk-Id", "K01")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let ping: serde_json::Value = ok.json().await.unwrap();
+        assert_eq!(ping["today"], "2026-11-23");
+    });
+}
