@@ -14,6 +14,9 @@ have curl || need_apt+=(curl)
 # Chinese text on screens and in reports needs a CJK font visible to fontconfig.
 pkg_installed fonts-noto-cjk || pkg_installed fonts-wqy-microhei || need_apt+=(fonts-wqy-microhei)
 pkg_installed fontconfig || need_apt+=(fontconfig)
+# The OpenAPI conformance check runs schemathesis from a Python venv.
+have python3 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"

@@ -10,4 +10,6 @@ step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --locked --workspace
+step "OpenAPI conformance of the HIS simulator (schemathesis)"
+scripts/check-his-openapi.sh --start-sim
 step "all tests passed"

@@ -4,7 +4,7 @@
 use super::{Instant, Location, Money, MoneyError};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PayChannel {
     Wechat,
@@ -17,7 +17,7 @@ pub enum PayChannel {
 }
 
 /// A payment the kiosk collected, passed to HIS when posting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRef {
     pub channel: PayChannel,
@@ -27,7 +27,7 @@ pub struct PaymentRef {
     pub paid_at: Instant,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemCategory {
     Drug,
@@ -39,7 +39,7 @@ pub enum ItemCategory {
 }
 
 /// National insurance catalogue class: 甲 (a), 乙 (b), 丙 (c, self-pay).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InsuranceClass {
     A,
@@ -47,7 +47,7 @@ pub enum InsuranceClass {
     C,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillItem {
     pub item_id: String,
@@ -65,14 +65,14 @@ pub struct BillItem {
     pub location: Option<Location>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BillStatus {
     Unpaid,
     Paid,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bill {
     pub bill_id: String,
@@ -98,7 +98,7 @@ impl Bill {
 
 /// The split HIS computes at pre-settle (预结算):
 /// total = fund + personal account + self pay + hospital share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreSettlement {
     pub presettle_id: String,
@@ -134,7 +134,7 @@ impl PreSettlement {
 }
 
 /// A sentence in both languages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Text {
     pub zh: String,
@@ -142,7 +142,7 @@ pub struct Text {
 }
 
 /// Where to go after paying (R7): collect drugs, an exam, a sample.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NextStep {
     pub what: Text,
@@ -152,7 +152,7 @@ pub struct NextStep {
     pub precautions: Vec<Text>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settlement {
     pub settlement_id: String,
@@ -169,7 +169,7 @@ pub struct Settlement {
     pub next_steps: Vec<NextStep>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceItem {
     pub code: String,

@@ -6,9 +6,21 @@ use std::fmt;
 /// An amount of money in fen. Negative amounts are allowed (refunds, deltas);
 /// arithmetic is checked so an overflow is an error, never a wrap.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+    schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
 )]
 #[serde(transparent)]
+#[schemars(description = "An amount in fen (1 yuan = 100 fen), an integer.")]
 pub struct Money(i64);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

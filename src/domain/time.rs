@@ -57,6 +57,20 @@ impl FromStr for ClockTime {
     }
 }
 
+impl schemars::JsonSchema for ClockTime {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ClockTime".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+            "description": "Wall-clock time of day in China Standard Time, HH:MM.",
+            "example": "08:30"
+        })
+    }
+}
+
 impl Serialize for ClockTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

@@ -4,6 +4,7 @@
 
 mod client;
 mod error;
+pub mod openapi;
 pub mod ops;
 pub mod sim;
 pub mod wire;
