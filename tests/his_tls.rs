@@ -52,7 +52,7 @@ fn ca(name: &str) -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
 
 fn pki() -> Pki {
     let (ca_cert, issuer) = ca("Test Hospital CA");
-    let (server, server_key) = leaf(&issuer, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    let (server, server_key) = leaf(&issuer, "127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth);
     let (client, client_key) = leaf(&issuer, "kiosk-K01", ExtendedKeyUsagePurpose::ClientAuth);
     let (_, other_issuer) = ca("Somebody Else CA");
     let (stranger, stranger_key) = leaf(
@@ -119,7 +119,7 @@ fn client(
     ca: Option<&std::path::Path>,
     identity: Option<&std::path::Path>,
 ) -> HttpHis {
-    let url = url::Url::parse(&format!("https://localhost:{}/", front.port())).unwrap();
+    let url = url::Url::parse(&format!("https://127.0.0.1:{}/", front.port())).unwrap();
     let mut cfg = HttpHisConfig::simple(url, TOKEN, HOSPITAL, "K01", Duration::from_secs(3));
     cfg.max_attempts = 1;
     cfg.ca_file = ca.map(Into::into);
