@@ -36,6 +36,8 @@ enum Command {
     Run,
     /// Serve the HIS simulator: the whole gateway protocol over HTTP.
     HisSim(HisSimArgs),
+    /// Serve the payment platform simulator (WeChat/Alipay/UnionPay/wallet rules).
+    PaySim(PaySimArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -69,6 +71,28 @@ struct HisSimArgs {
     /// Seconds a hold lives.
     #[arg(long, default_value_t = 300)]
     hold_ttl_secs: u32,
+}
+
+#[derive(clap::Args)]
+struct PaySimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8702")]
+    listen: SocketAddr,
+    /// SQLite database; created if new, reused if it exists.
+    #[arg(long)]
+    db: PathBuf,
+    /// Business date (YYYY-MM-DD); the clock starts at 09:00 that day.
+    #[arg(long)]
+    today: Option<chrono::NaiveDate>,
+    /// Run the channel rules faster (10: the 45 s revoke takes 4.5 s).
+    #[arg(long, default_value_t = 1.0)]
+    time_factor: f64,
+    /// A kiosk and its signing key, KIOSK_ID=HEXKEY (repeatable); default the demo kiosk K01.
+    #[arg(long = "kiosk-key", value_parser = kiosk::pay::sign::parse_kiosk_key_arg)]
+    kiosk_keys: Vec<(String, kiosk::pay::sign::KioskKey)>,
+    /// Require this bearer token on the /sim control endpoints.
+    #[arg(long)]
+    control_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +144,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tokio_runtime()?
                 .block_on(his::sim::run(cfg, args.listen))
                 .context("HIS simulator")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PaySim(args) => {
+            kiosk::logging::init("info");
+            let mut cfg = kiosk::pay::sim::PaySimConfig {
+                time_factor: args.time_factor,
+                today: args.today,
+                db_path: args.db,
+                control_token: args.control_token,
+                ..kiosk::pay::sim::PaySimConfig::default()
+            };
+            if !args.kiosk_keys.is_empty() {
+                cfg.kiosk_keys = args.kiosk_keys;
+            }
+            tokio_runtime()?
+                .block_on(kiosk::pay::sim::run(cfg, args.listen))
+                .context("payment simulator")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {

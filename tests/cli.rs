@@ -187,3 +187,57 @@ fn his_sim_serves_the_protocol_and_refuses_strangers() {
         assert_eq!(ping["today"], "2026-11-23");
     });
 }
+
+#[test]
+fn pay_sim_serves_and_refuses_unsigned_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = kiosk()
+        .args([
+            "pay-sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--today",
+            "2026-11-23",
+            "--db",
+        ])
+        .arg(dir.path().join("pay.db"))
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = Killed(child);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/v1/ping");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let resp = loop {
+            match http.get(&url).header("X-Kiosk-Id", "K01").send().await {
+                Ok(r) => break r,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("pay-sim did not start: {e}"),
+            }
+        };
+        assert_eq!(resp.status(), 401, "an unsigned request is refused");
+        // The real client with the demo key is accepted.
+        let base = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let cfg = kiosk::pay::HttpPayConfig::simple(
+            base,
+            "K01",
+            kiosk::pay::sign::KioskKey::demo(),
+            Duration::from_secs(5),
+        );
+        let pay = kiosk::pay::HttpPay::new(cfg).unwrap();
+        use kiosk::pay::PaymentGateway;
+        pay.ping().await.unwrap();
+    });
+}
