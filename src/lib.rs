@@ -7,4 +7,5 @@ pub mod his;
 pub mod logging;
 pub mod pay;
 pub mod print;
+pub mod sim_faults;
 pub mod txn;

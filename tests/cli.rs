@@ -19,6 +19,25 @@ impl Drop for Killed {
     }
 }
 
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Send `req` until the freshly started server answers (30 s at most).
+async fn first_answer(req: reqwest::RequestBuilder) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match req.try_clone().unwrap().send().await {
+            Ok(r) => return r,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the server did not start: {e}"),
+        }
+    }
+}
+
 #[test]
 fn version() {
     let out = kiosk().arg("--version").output().unwrap();
@@ -133,10 +152,7 @@ fn the_demo_kiosk_reaches_its_embedded_simulator_over_http() {
 #[test]
 fn his_sim_serves_the_protocol_and_refuses_strangers() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let child = kiosk()
         .args([
             "his-sim",
@@ -161,16 +177,7 @@ fn his_sim_serves_the_protocol_and_refuses_strangers() {
     rt.block_on(async {
         let http = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{port}/v1/ping");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let resp = loop {
-            match http.get(&url).send().await {
-                Ok(r) => break r,
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
-                Err(e) => panic!("his-sim did not start: {e}"),
-            }
-        };
+        let resp = first_answer(http.get(&url)).await;
         assert_eq!(resp.status(), 401);
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["code"], "UNAUTHORIZED");
@@ -191,10 +198,7 @@ fn his_sim_serves_the_protocol_and_refuses_strangers() {
 #[test]
 fn pay_sim_serves_and_refuses_unsigned_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let child = kiosk()
         .args([
             "pay-sim",
@@ -217,16 +221,7 @@ fn pay_sim_serves_and_refuses_unsigned_requests() {
     rt.block_on(async {
         let http = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{port}/v1/ping");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let resp = loop {
-            match http.get(&url).header("X-Kiosk-Id", "K01").send().await {
-                Ok(r) => break r,
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
-                Err(e) => panic!("pay-sim did not start: {e}"),
-            }
-        };
+        let resp = first_answer(http.get(&url).header("X-Kiosk-Id", "K01")).await;
         assert_eq!(resp.status(), 401, "an unsigned request is refused");
         // The real client with the demo key is accepted.
         let base = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();

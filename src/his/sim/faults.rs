@@ -62,42 +62,17 @@ impl Fault {
         }
         Ok(())
     }
-
-    fn applies_to(&self, op: Operation) -> bool {
-        self.operation == "*" || self.operation == op.id()
-    }
 }
 
-#[derive(Debug, Default)]
-pub struct FaultTable {
-    faults: Vec<Fault>,
-}
+/// The table of injected faults (shared with the other simulator).
+pub type FaultTable = crate::sim_faults::FaultTable<Fault>;
 
-impl FaultTable {
-    pub fn add(&mut self, f: Fault) {
-        self.faults.push(f);
+impl crate::sim_faults::FaultRule for Fault {
+    fn operation(&self) -> &str {
+        &self.operation
     }
-
-    pub fn list(&self) -> Vec<Fault> {
-        self.faults.clone()
-    }
-
-    pub fn clear(&mut self) {
-        self.faults.clear();
-    }
-
-    /// The first fault for `op`, used up once.
-    pub fn take(&mut self, op: Operation) -> Option<Fault> {
-        let i = self.faults.iter().position(|f| f.applies_to(op))?;
-        let f = self.faults[i].clone();
-        match self.faults[i].times {
-            Some(1) => {
-                self.faults.remove(i);
-            }
-            Some(n) => self.faults[i].times = Some(n - 1),
-            None => {}
-        }
-        Some(f)
+    fn times_mut(&mut self) -> &mut Option<u32> {
+        &mut self.times
     }
 }
 
@@ -120,13 +95,19 @@ mod tests {
         let mut t = FaultTable::default();
         t.add(fault("ping", FaultKind::Error, Some(2)));
         t.add(fault("*", FaultKind::Latency, None));
-        assert_eq!(t.take(Operation::Ping).unwrap().kind, FaultKind::Error);
-        assert_eq!(t.take(Operation::Ping).unwrap().kind, FaultKind::Error);
-        assert_eq!(t.take(Operation::Ping).unwrap().kind, FaultKind::Latency);
-        assert_eq!(t.take(Operation::Settle).unwrap().kind, FaultKind::Latency);
+        assert_eq!(t.take(Operation::Ping.id()).unwrap().kind, FaultKind::Error);
+        assert_eq!(t.take(Operation::Ping.id()).unwrap().kind, FaultKind::Error);
+        assert_eq!(
+            t.take(Operation::Ping.id()).unwrap().kind,
+            FaultKind::Latency
+        );
+        assert_eq!(
+            t.take(Operation::Settle.id()).unwrap().kind,
+            FaultKind::Latency
+        );
         assert_eq!(t.list().len(), 1);
         t.clear();
-        assert!(t.take(Operation::Ping).is_none());
+        assert!(t.take(Operation::Ping.id()).is_none());
     }
 
     #[test]

@@ -225,7 +225,7 @@ async fn route(app: &Arc<App>, req: Request) -> Response {
         Err(e) => return error(ApiError::bad_request(format!("cannot read the body: {e}"))),
     };
 
-    let fault = app.faults().take(op);
+    let fault = app.faults().take(op.id());
     let mut lose_answer = false;
     if let Some(f) = fault {
         tracing::info!(op = op.id(), kind = ?f.kind, "injecting fault");

@@ -87,39 +87,15 @@ impl Fault {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct FaultTable {
-    faults: Vec<Fault>,
-}
+/// The table of injected faults (shared with the other simulator).
+pub type FaultTable = crate::sim_faults::FaultTable<Fault>;
 
-impl FaultTable {
-    pub fn add(&mut self, f: Fault) {
-        self.faults.push(f);
+impl crate::sim_faults::FaultRule for Fault {
+    fn operation(&self) -> &str {
+        &self.operation
     }
-
-    pub fn list(&self) -> Vec<Fault> {
-        self.faults.clone()
-    }
-
-    pub fn clear(&mut self) {
-        self.faults.clear();
-    }
-
-    /// The first fault for this operation, counted as used.
-    pub fn take(&mut self, op: Operation) -> Option<Fault> {
-        let i = self
-            .faults
-            .iter()
-            .position(|f| f.operation == "*" || f.operation == op.id())?;
-        let f = self.faults[i].clone();
-        match &mut self.faults[i].times {
-            Some(1) => {
-                self.faults.remove(i);
-            }
-            Some(n) => *n -= 1,
-            None => {}
-        }
-        Some(f)
+    fn times_mut(&mut self) -> &mut Option<u32> {
+        &mut self.times
     }
 }
 
@@ -142,17 +118,20 @@ mod tests {
         assert_eq!(always.error_code(), Some(ErrorCode::Unavailable));
         t.add(always);
         assert_eq!(
-            t.take(Operation::QueryOrder).unwrap().kind,
+            t.take(Operation::QueryOrder.id()).unwrap().kind,
             FaultKind::Error
         );
         assert_eq!(
-            t.take(Operation::Micropay).unwrap().kind,
+            t.take(Operation::Micropay.id()).unwrap().kind,
             FaultKind::LostResponse
         );
-        assert_eq!(t.take(Operation::Micropay).unwrap().kind, FaultKind::Error);
+        assert_eq!(
+            t.take(Operation::Micropay.id()).unwrap().kind,
+            FaultKind::Error
+        );
         assert_eq!(t.list().len(), 1);
         t.clear();
-        assert!(t.take(Operation::Micropay).is_none());
+        assert!(t.take(Operation::Micropay.id()).is_none());
 
         let bad: Fault = serde_json::from_str(r#"{"operation":"nope","kind":"timeout"}"#).unwrap();
         assert!(bad.validate().is_err());

@@ -1241,7 +1241,7 @@ async fn v1(
             );
         }
     };
-    let fault = lock(&sim.faults).take(op);
+    let fault = lock(&sim.faults).take(op.id());
     if let Some(f) = &fault {
         tracing::info!(op = op.id(), kind = ?f.kind, "injecting fault");
         match f.kind {
