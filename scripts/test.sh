@@ -8,8 +8,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The crash harness needs the failpoints build (src/txn/failpoint.rs); lint it too.
+cargo clippy --locked --workspace --all-targets --features kiosk/failpoints -- -D warnings
 step "cargo test"
-cargo test --locked --workspace
+# With failpoints: tests/crash.rs kills the kiosk at every one of them.
+cargo test --locked --workspace --features kiosk/failpoints
 step "OpenAPI conformance of the HIS simulator (schemathesis)"
 scripts/check-his-openapi.sh --start-sim
 step "all tests passed"

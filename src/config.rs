@@ -22,6 +22,8 @@ pub struct Config {
     pub kiosk: Kiosk,
     pub services: Services,
     pub his: His,
+    pub pay: Pay,
+    pub txn: TxnSettings,
     pub booking: Booking,
     pub ui: Ui,
     pub reports: Reports,
@@ -90,6 +92,46 @@ pub struct HisEmbedded {
     pub hold_ttl_secs: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMode {
+    Embedded,
+    Remote,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pay {
+    pub mode: PayMode,
+    pub base_url: String,
+    /// The kiosk's signing key, hex; `key_file` wins when set.
+    pub kiosk_key: String,
+    pub key_file: String,
+    pub ca_file: String,
+    pub connect_timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    pub channels: Vec<String>,
+    pub timeouts: BTreeMap<String, u64>,
+    pub embedded: PayEmbedded,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PayEmbedded {
+    pub db: String,
+    pub time_factor: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TxnSettings {
+    pub journal: String,
+    pub poll_interval_ms: u64,
+    pub user_paying_timeout_secs: u64,
+    pub qr_timeout_secs: u64,
+    pub live_attempts: u32,
+    pub reverse_deadline_secs: u64,
+    pub recovery_interval_secs: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Booking {
     pub slot_minutes: u32,
@@ -142,7 +184,8 @@ pub struct Logging {
 }
 
 pub const LANGUAGES: &[&str] = &["zh_CN", "en"];
-const DEVICE_DRIVERS: &[&str] = &["simulator", "none"];
+const DEVICE_DRIVERS: &[&str] = &["simulator", "none", "usb-lp", "spool"];
+pub const PAY_CHANNELS: &[&str] = &["wechat", "alipay", "unionpay", "wallet"];
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,6 +512,7 @@ impl Config {
                 );
             }
         }
+        self.validate_pay(&mut bad);
         if ![5, 10, 15, 20, 30, 60].contains(&self.booking.slot_minutes) {
             bad(
                 "booking.slot_minutes",
@@ -516,6 +560,138 @@ impl Config {
             );
         }
         p
+    }
+
+    fn validate_pay(&self, bad: &mut impl FnMut(&str, String)) {
+        let p = &self.pay;
+        if p.mode == PayMode::Remote {
+            match url::Url::parse(&p.base_url) {
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => {}
+                Ok(_) => bad(
+                    "pay.base_url",
+                    "must use https:// (plain http only to a loopback address)".into(),
+                ),
+                Err(e) => bad(
+                    "pay.base_url",
+                    format!("required in remote mode, and a URL: {e}"),
+                ),
+            }
+            if p.key_file.is_empty() && p.kiosk_key.trim() == crate::pay::sign::DEMO_KIOSK_KEY_HEX {
+                bad(
+                    "pay.kiosk_key",
+                    "the public demo key must not be used with a real payment platform; set key_file".into(),
+                );
+            }
+        } else {
+            if p.embedded.db.is_empty() {
+                bad("pay.embedded.db", "must not be empty".into());
+            }
+            if !(p.embedded.time_factor.is_finite()
+                && (0.1..=1000.0).contains(&p.embedded.time_factor))
+            {
+                bad("pay.embedded.time_factor", "must be 0.1..=1000".into());
+            }
+        }
+        if p.key_file.is_empty() {
+            if crate::pay::KioskKey::from_hex(&p.kiosk_key).is_err() {
+                bad(
+                    "pay.kiosk_key",
+                    "must be at least 16 bytes of hex (or set key_file)".into(),
+                );
+            }
+        } else if !Path::new(&p.key_file).is_file() {
+            bad(
+                "pay.key_file",
+                format!("file {:?} does not exist", p.key_file),
+            );
+        }
+        if !p.ca_file.is_empty() && !Path::new(&p.ca_file).is_file() {
+            bad(
+                "pay.ca_file",
+                format!("file {:?} does not exist", p.ca_file),
+            );
+        }
+        if !(100..=120_000).contains(&p.connect_timeout_ms) {
+            bad("pay.connect_timeout_ms", "must be 100..=120000".into());
+        }
+        if !(1..=10).contains(&p.max_attempts) {
+            bad("pay.max_attempts", "must be 1..=10".into());
+        }
+        if p.backoff_ms > 10_000 {
+            bad("pay.backoff_ms", "must be at most 10000".into());
+        }
+        for c in &p.channels {
+            if !PAY_CHANNELS.contains(&c.as_str()) {
+                bad(
+                    "pay.channels",
+                    format!("{c:?} is not one of {PAY_CHANNELS:?}"),
+                );
+            }
+        }
+        for (op, ms) in &p.timeouts {
+            if crate::pay::ops::Operation::from_id(op).is_none() {
+                bad(
+                    &format!("pay.timeouts.{op}"),
+                    "not an operationId of the payment protocol".into(),
+                );
+            } else if !(100..=120_000).contains(ms) {
+                bad(
+                    &format!("pay.timeouts.{op}"),
+                    format!("{ms} ms is outside 100..=120000"),
+                );
+            }
+        }
+        let t = &self.txn;
+        if t.journal.is_empty() {
+            bad("txn.journal", "must not be empty".into());
+        }
+        if !(50..=60_000).contains(&t.poll_interval_ms) {
+            bad("txn.poll_interval_ms", "must be 50..=60000".into());
+        }
+        if !(1..=600).contains(&t.user_paying_timeout_secs) {
+            bad("txn.user_paying_timeout_secs", "must be 1..=600".into());
+        }
+        if !(10..=900).contains(&t.qr_timeout_secs) {
+            bad("txn.qr_timeout_secs", "must be 10..=900".into());
+        }
+        if !(1..=20).contains(&t.live_attempts) {
+            bad("txn.live_attempts", "must be 1..=20".into());
+        }
+        if !(10..=7 * 86_400).contains(&t.reverse_deadline_secs) {
+            bad("txn.reverse_deadline_secs", "must be 10..=604800".into());
+        }
+        if !(1..=3600).contains(&t.recovery_interval_secs) {
+            bad("txn.recovery_interval_secs", "must be 1..=3600".into());
+        }
+    }
+
+    /// The kiosk's payment signing key (from `pay.key_file` when set).
+    pub fn pay_key(&self) -> Result<crate::pay::KioskKey, ConfigError> {
+        let (text, source, key) = if self.pay.key_file.is_empty() {
+            (
+                self.pay.kiosk_key.clone(),
+                Source::Defaults,
+                "pay.kiosk_key",
+            )
+        } else {
+            let path = PathBuf::from(&self.pay.key_file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::Invalid(vec![Problem {
+                    source: Source::File(path.clone()),
+                    key: "pay.key_file".into(),
+                    reason: format!("cannot read: {e}"),
+                }])
+            })?;
+            (text, Source::File(path), "pay.key_file")
+        };
+        crate::pay::KioskKey::from_hex(&text).map_err(|_| {
+            ConfigError::Invalid(vec![Problem {
+                source,
+                key: key.into(),
+                reason: "not a key: at least 16 bytes of hex".into(),
+            }])
+        })
     }
 
     /// The HIS bearer token (from `token_file` when set).

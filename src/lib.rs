@@ -1,8 +1,11 @@
 //! The hospital outpatient self-service kiosk: library half of the `kiosk`
 //! binary. See ARCHITECTURE.md for the map and the invariants.
 
+pub mod app;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "failpoints")]
+pub mod drill;
 pub mod his;
 pub mod logging;
 pub mod pay;

@@ -3,11 +3,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use kiosk::config::{self, Config, HisMode};
-use kiosk::his::{self, HisGateway, HttpHis, HttpHisConfig};
+use kiosk::app::App;
+use kiosk::config::{self, Config};
+use kiosk::his;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,16 @@ enum Command {
     HisSim(HisSimArgs),
     /// Serve the payment platform simulator (WeChat/Alipay/UnionPay/wallet rules).
     PaySim(PaySimArgs),
+    /// Drive every unfinished transaction to a terminal state (what the
+    /// kiosk also does at start-up and periodically), then list what is open.
+    Recover(RecoverArgs),
+    /// Three-way reconciliation of a business day: journal, channel bill, HIS
+    /// ledger. Exit status 1 when a mismatch is unexplained.
+    Reconcile(ReconcileArgs),
+    /// Run one paid transaction against the configured simulators (crash harness).
+    #[cfg(feature = "failpoints")]
+    #[command(hide = true)]
+    Drill(DrillArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -93,6 +105,39 @@ struct PaySimArgs {
     /// Require this bearer token on the /sim control endpoints.
     #[arg(long)]
     control_token: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct RecoverArgs {
+    /// Keep making passes until everything is terminal or this many seconds passed.
+    #[arg(long, default_value_t = 60)]
+    wait_secs: u64,
+}
+
+#[derive(clap::Args)]
+struct ReconcileArgs {
+    /// The business day (YYYY-MM-DD).
+    #[arg(long)]
+    date: chrono::NaiveDate,
+    /// Write every mismatch here as CSV (default: reconcile-DATE.csv in the data directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[cfg(feature = "failpoints")]
+#[derive(clap::Args)]
+struct DrillArgs {
+    /// registration, booking, check_in or settlement.
+    #[arg(long)]
+    kind: String,
+    /// The patient's card kind (id_card, health_card, ...).
+    #[arg(long, default_value = "id_card")]
+    card_kind: String,
+    #[arg(long)]
+    card_no: String,
+    /// "qr", or "code:NNNN" (the payment code's last four digits).
+    #[arg(long, default_value = "code:0001")]
+    pay: String,
 }
 
 #[derive(Subcommand)]
@@ -169,6 +214,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tokio_runtime()?.block_on(run_kiosk(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Recover(args) => {
+            let cfg = load_config(&cli.config)?;
+            kiosk::logging::init(&cfg.logging.filter);
+            tokio_runtime()?.block_on(recover(cfg, args))
+        }
+        Command::Reconcile(args) => {
+            let cfg = load_config(&cli.config)?;
+            kiosk::logging::init(&cfg.logging.filter);
+            tokio_runtime()?.block_on(reconcile(cfg, args))
+        }
+        #[cfg(feature = "failpoints")]
+        Command::Drill(args) => {
+            let cfg = load_config(&cli.config)?;
+            kiosk::logging::init(&cfg.logging.filter);
+            tokio_runtime()?.block_on(drill(cfg, args))
+        }
     }
 }
 
@@ -198,51 +259,126 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn run_kiosk(cfg: Config) -> Result<()> {
-    std::fs::create_dir_all(&cfg.kiosk.data_dir)
-        .with_context(|| format!("creating data directory {}", cfg.kiosk.data_dir.display()))?;
-    let token = cfg.his_token()?;
-    // Embedded mode still talks HTTP to the simulator: the real client path always runs.
-    let (base_url, sim) = match cfg.his.mode {
-        HisMode::Remote => (url::Url::parse(&cfg.his.base_url)?, None),
-        HisMode::Embedded => {
-            let sim_cfg = his::sim::SimConfig {
-                hospital_id: cfg.hospital.id.clone(),
-                hospital_name: cfg.hospital.name_zh.clone(),
-                token: token.clone(),
-                seed: cfg.his.embedded.seed,
-                today: (!cfg.his.embedded.today.is_empty())
-                    .then(|| chrono::NaiveDate::parse_from_str(&cfg.his.embedded.today, "%Y-%m-%d"))
-                    .transpose()?,
-                slot_minutes: cfg.booking.slot_minutes,
-                hold_ttl_secs: cfg.his.embedded.hold_ttl_secs,
-                db_path: cfg.data_path(&cfg.his.embedded.db),
-            };
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let handle = his::sim::spawn(sim_cfg, listener)
-                .await
-                .context("starting the embedded HIS simulator")?;
-            tracing::info!(addr = %handle.addr, "embedded HIS simulator listening");
-            (
-                url::Url::parse(&format!("http://{}/", handle.addr))?,
-                Some(handle),
-            )
-        }
-    };
-    let his = HttpHis::new(HttpHisConfig::from_config(&cfg, base_url, token))?;
-    let ping = his
-        .ping()
-        .await
-        .context("the HIS gateway does not answer")?;
-    tracing::info!(hospital = %ping.hospital_name, today = %ping.today, "connected to HIS");
-    let departments = his.departments().await?;
+    let app = App::start(cfg).await?;
+    let departments = app.his.departments().await?;
     tracing::info!(departments = departments.len(), "HIS ready");
     if departments.is_empty() {
         bail!("HIS lists no departments");
     }
+    let every = Duration::from_secs(app.cfg.txn.recovery_interval_secs);
+    let worker = app.runner.spawn_recovery_worker(every);
     tracing::info!("the patient UI arrives with the UI issue; serving until Ctrl-C");
     tokio::signal::ctrl_c().await?;
-    if let Some(sim) = sim {
-        sim.shutdown().await;
-    }
+    worker.abort();
+    app.shutdown().await;
     Ok(())
+}
+
+async fn recover(cfg: Config, args: RecoverArgs) -> Result<ExitCode> {
+    let app = App::start(cfg).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(args.wait_secs);
+    let mut report = app.runner.recover_all().await?;
+    let mut finished = report.finished.clone();
+    while !report.open.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(app.cfg.txn.poll_interval_ms.max(200))).await;
+        report = app.runner.recover_all().await?;
+        finished.extend(report.finished.iter().cloned());
+    }
+    for (id, state) in &finished {
+        println!("finished {id} {state}");
+    }
+    for (id, state, err) in &report.open {
+        println!("open {id} {state} {}", err.as_deref().unwrap_or(""));
+    }
+    let staff = app.runner.with_journal(|j| j.needing_staff())?;
+    for t in &staff {
+        println!(
+            "needs_staff {} {} {}",
+            t.key_base(),
+            t.amount,
+            t.last_error.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "{} finished, {} open, {} waiting for staff",
+        finished.len(),
+        report.open.len(),
+        staff.len()
+    );
+    let open = report.open.len();
+    app.shutdown().await;
+    Ok(if open == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn reconcile(cfg: Config, args: ReconcileArgs) -> Result<ExitCode> {
+    let out = args
+        .out
+        .unwrap_or_else(|| cfg.data_path(&format!("reconcile-{}.csv", args.date)));
+    let app = App::start(cfg).await?;
+    let sum = app
+        .reconcile(args.date)
+        .await
+        .with_context(|| format!("reconciling {}", args.date))?;
+    std::fs::write(&out, sum.mismatches_csv())
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{}: {} transactions, {} completed; journal {} / channel net {} / HIS {}",
+        args.date,
+        sum.transactions,
+        sum.completed,
+        sum.journal_total,
+        sum.channel_net,
+        sum.his_total
+    );
+    for m in &sum.mismatches {
+        println!(
+            "{} {} {} {}",
+            m.kind.as_str(),
+            m.out_trade_no,
+            m.journal_state.map(|s| s.as_str()).unwrap_or("-"),
+            m.detail
+        );
+    }
+    let unexplained = sum.unexplained();
+    println!(
+        "{} mismatch(es), {} unexplained; CSV: {}",
+        sum.mismatches.len(),
+        unexplained,
+        out.display()
+    );
+    app.shutdown().await;
+    Ok(if unexplained == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(feature = "failpoints")]
+async fn drill(cfg: Config, args: DrillArgs) -> Result<ExitCode> {
+    use kiosk::drill::DrillPay;
+    let kind = kiosk::txn::TxnKind::parse(&args.kind)
+        .with_context(|| format!("unknown kind {:?}", args.kind))?;
+    let card_kind: kiosk::domain::CardKind =
+        serde_json::from_value(serde_json::Value::String(args.card_kind.clone()))
+            .with_context(|| format!("unknown card kind {:?}", args.card_kind))?;
+    let pay = match args.pay.as_str() {
+        "qr" => DrillPay::Qr,
+        p => match p.strip_prefix("code:") {
+            Some(s) if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) => {
+                DrillPay::Code(s.to_string())
+            }
+            _ => bail!("--pay is qr or code:NNNN, not {p:?}"),
+        },
+    };
+    let app = App::start(cfg).await?;
+    let outcome = kiosk::drill::run(&app, kind, card_kind, &args.card_no, &pay).await?;
+    let t = outcome.txn();
+    println!("OUTCOME {} {} {}", t.key_base(), t.state, t.amount);
+    app.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -66,6 +66,23 @@ impl HttpPayConfig {
         }
     }
 
+    /// From the `[pay]` section: timeouts per operation over the defaults,
+    /// attempts, backoff and the pinned CA.
+    pub fn from_config(cfg: &crate::config::Config, base_url: Url, key: KioskKey) -> Self {
+        let p = &cfg.pay;
+        let mut c = HttpPayConfig::new(base_url, &cfg.kiosk.id, key);
+        c.connect_timeout = Duration::from_millis(p.connect_timeout_ms);
+        c.max_attempts = p.max_attempts;
+        c.backoff = Duration::from_millis(p.backoff_ms);
+        c.ca_file = (!p.ca_file.is_empty()).then(|| PathBuf::from(&p.ca_file));
+        for (op, t) in c.timeouts.iter_mut() {
+            if let Some(ms) = p.timeouts.get(op.id()) {
+                *t = Duration::from_millis(*ms);
+            }
+        }
+        c
+    }
+
     /// Plain settings for tests and tools: one timeout for every operation.
     pub fn simple(base_url: Url, kiosk_id: &str, key: KioskKey, timeout: Duration) -> Self {
         HttpPayConfig {

@@ -4,6 +4,10 @@
 //! [`Doc`] out. Every number on a slip comes from HIS or the journal; names
 //! and ID numbers are printed masked.
 
+mod printer;
+
+pub use printer::{DevicePrinter, NoPrinter, PrintError, SlipPrinter};
+
 use crate::domain::*;
 use kiosk_drivers::escpos::doc::Doc;
 

@@ -36,8 +36,10 @@ pub enum JournalError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE txn (
+    Migrations::new(vec![
+        // 1: the journal.
+        M::up(
+            "CREATE TABLE txn (
             id INTEGER PRIMARY KEY,
             kiosk_id TEXT NOT NULL,
             business_date TEXT NOT NULL,
@@ -72,7 +74,14 @@ fn migrations() -> Migrations<'static> {
             at TEXT NOT NULL
         );
         CREATE TABLE seq (business_date TEXT PRIMARY KEY, next INTEGER NOT NULL);",
-    )])
+        ),
+        // 2: what the runner needs to post and to reprint after a restart:
+        // when the channel collected (the PaymentRef HIS gets) and HIS's answer.
+        M::up(
+            "ALTER TABLE txn ADD COLUMN paid_at TEXT;
+             ALTER TABLE txn ADD COLUMN his_result TEXT;",
+        ),
+    ])
 }
 
 /// One transaction as journalled.
@@ -96,6 +105,10 @@ pub struct Txn {
     /// What HIS answered: appointment or settlement id.
     pub his_reference: Option<String>,
     pub channel_trade_no: Option<String>,
+    /// When the channel collected (RFC 3339), from the channel's answer.
+    pub paid_at: Option<String>,
+    /// HIS's answer to the posting (appointment or settlement JSON), for the slip and reprints.
+    pub his_result: Option<String>,
     pub reprint_needed: bool,
     pub last_error: Option<String>,
     /// JSON the slip needs (department, doctor, window...), no personal data beyond the masked.
@@ -146,12 +159,17 @@ pub struct NewTxn {
 #[derive(Debug, Clone, Default)]
 pub struct Update {
     pub hold_id: Option<String>,
+    pub target_id: Option<String>,
     pub amount: Option<Money>,
     pub channel: Option<PayChannel>,
     pub his_reference: Option<String>,
     pub channel_trade_no: Option<String>,
     pub reprint_needed: Option<bool>,
     pub last_error: Option<String>,
+    pub paid_at: Option<String>,
+    pub his_result: Option<String>,
+    /// Replaces the details JSON.
+    pub details: Option<String>,
     pub note: Option<String>,
 }
 
@@ -161,7 +179,8 @@ pub struct Journal {
 }
 
 const COLUMNS: &str = "id, kiosk_id, business_date, seq, kind, state, patient_id, id_masked, amount_fen, channel, \
-    slot_id, hold_id, target_id, his_reference, channel_trade_no, reprint_needed, last_error, details, created_at, updated_at";
+    slot_id, hold_id, target_id, his_reference, channel_trade_no, reprint_needed, last_error, details, created_at, updated_at, \
+    paid_at, his_result";
 
 fn channel_str(c: PayChannel) -> &'static str {
     match c {
@@ -290,7 +309,11 @@ impl Journal {
                 his_reference = COALESCE(?7, his_reference),
                 channel_trade_no = COALESCE(?8, channel_trade_no),
                 reprint_needed = COALESCE(?9, reprint_needed),
-                last_error = COALESCE(?10, last_error)
+                last_error = COALESCE(?10, last_error),
+                paid_at = COALESCE(?11, paid_at),
+                his_result = COALESCE(?12, his_result),
+                details = COALESCE(?13, details),
+                target_id = COALESCE(?14, target_id)
              WHERE id = ?1",
             params![
                 id,
@@ -303,6 +326,10 @@ impl Journal {
                 update.channel_trade_no,
                 update.reprint_needed,
                 update.last_error,
+                update.paid_at,
+                update.his_result,
+                update.details,
+                update.target_id,
             ],
         )?;
         tx.execute(
@@ -364,6 +391,18 @@ impl Journal {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// When the transaction last entered `state` (RFC 3339), from its history.
+    pub fn entered_at(&self, id: i64, state: TxnState) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT at FROM txn_event WHERE txn_id = ?1 AND to_state = ?2 ORDER BY id DESC LIMIT 1",
+                params![id, state.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     fn query<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Txn>, JournalError> {
         let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt.query_map(p, raw_row)?.collect::<Result<Vec<_>, _>>()?;
@@ -388,6 +427,7 @@ type RawRow = (
     String,
     String,
     String,
+    [Option<String>; 2],
 );
 
 fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -408,6 +448,7 @@ fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         r.get(17)?,
         r.get(18)?,
         r.get(19)?,
+        [r.get(20)?, r.get(21)?],
     ))
 }
 
@@ -429,6 +470,7 @@ fn decode(r: RawRow) -> Result<Txn, JournalError> {
         details,
         created_at,
         updated_at,
+        [paid_at, his_result],
     ) = r;
     let corrupt = |what: String| JournalError::Corrupt { id, what };
     let [slot_id, hold_id, target_id, his_reference, channel_trade_no] = opt;
@@ -452,6 +494,8 @@ fn decode(r: RawRow) -> Result<Txn, JournalError> {
         target_id,
         his_reference,
         channel_trade_no,
+        paid_at,
+        his_result,
         reprint_needed: reprint,
         last_error,
         details,

@@ -179,12 +179,12 @@ pub fn reconcile(journal: &[Txn], channel: &[ChannelRow], his: &[LedgerEntry]) -
                         "channel net differs from the journal",
                     ));
                 }
-                if hs.is_none() {
+                if hs.is_none() && needs_money {
                     sum.mismatches.push(mk(
                         MismatchKind::MissingAtHis,
                         "completed but no posting in the HIS ledger",
                     ));
-                } else if his_net != t.amount {
+                } else if hs.is_some() && his_net != t.amount {
                     sum.mismatches.push(mk(
                         MismatchKind::Amount,
                         "HIS ledger differs from the journal",
@@ -286,6 +286,8 @@ mod tests {
             target_id: None,
             his_reference: None,
             channel_trade_no: None,
+            paid_at: None,
+            his_result: None,
             reprint_needed: false,
             last_error: None,
             details: "{}".into(),

@@ -140,14 +140,17 @@ impl fmt::Display for TxnState {
 /// transaction's keys, so redoing it after a crash is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
-    /// Ask HIS for a hold on the slot (key `…-hold`).
-    HoldSlot,
+    /// Get what is to be paid from HIS: a hold on the slot (key `…-hold`),
+    /// the appointment's fee, or a pre-settlement (key `…-presettle`).
+    Prepare,
     /// Collect the payment, or find out what became of it (query by out_trade_no).
     CollectPayment,
     /// Post to HIS: register, book, check in or settle (key `…-post`).
     PostToHis,
-    /// Print the slip (and reminder).
+    /// Print the slip.
     PrintSlip,
+    /// Print the reminder slip (where to go next, R7).
+    PrintReminder,
     /// Close the unpaid order and release the hold, if any.
     CloseAndRelease,
     /// Reverse (refund) the payment, then release the hold.
@@ -169,6 +172,9 @@ pub enum Event {
     PaymentConfirmed,
     /// Not paid and never will be (closed, revoked, declined, patient left).
     PaymentFailed,
+    /// Stopping an unfinished payment found it collected and returned it:
+    /// nothing kept, as for a failed payment.
+    PaymentReversed,
     /// The patient cancelled before paying.
     Cancelled,
     /// Posting to HIS is about to be attempted.
@@ -200,16 +206,15 @@ pub struct TransitionError {
 }
 
 /// The effect the journalled `state` asks for, if any.
-pub fn next_effect(kind: TxnKind, state: TxnState) -> Option<Effect> {
+pub fn next_effect(_kind: TxnKind, state: TxnState) -> Option<Effect> {
     use TxnState::*;
     match state {
-        Created if kind.holds_a_slot() => Some(Effect::HoldSlot),
-        Created => None,  // waits for the amount / the patient to start paying
+        Created => Some(Effect::Prepare),
         SlotHeld => None, // waits for the patient to choose a channel
         PaymentPending => Some(Effect::CollectPayment),
         Paid | HisPosting => Some(Effect::PostToHis),
         HisPosted => Some(Effect::PrintSlip),
-        Printed => None,
+        Printed => Some(Effect::PrintReminder),
         PaymentFailed => Some(Effect::CloseAndRelease),
         Reversing => Some(Effect::ReversePayment),
         NeedsStaff => None, // the voucher is printed once on entering; reprints are a technician's action
@@ -230,14 +235,14 @@ pub fn step(kind: TxnKind, state: TxnState, event: Event) -> Result<TxnState, Tr
         }
         (SlotHeld, E::Cancelled) => PaymentFailed,
         (PaymentPending, E::PaymentConfirmed) => Paid,
-        (PaymentPending, E::PaymentFailed | E::Cancelled) => PaymentFailed,
+        (PaymentPending, E::PaymentFailed | E::Cancelled | E::PaymentReversed) => PaymentFailed,
         (PaymentFailed, E::ReleasedOk) => Released,
         (Paid, E::PostStarted) => HisPosting,
         (Paid | HisPosting, E::Posted) => HisPosted,
         (Paid | HisPosting, E::PostRefused) => Reversing,
         (HisPosted, E::SlipPrinted) => Printed,
         (HisPosted, E::SlipFailed) => Done,
-        (Printed, E::SlipPrinted) => Done,
+        (Printed, E::SlipPrinted | E::SlipFailed) => Done,
         (Reversing, E::ReverseOk) => Reversed,
         (Reversing, E::ReverseRefused) => NeedsStaff,
         (NeedsStaff, E::VoucherHandled) => NeedsStaff,
@@ -345,6 +350,7 @@ mod tests {
                 for event in [
                     E::Cancelled,
                     E::PaymentFailed,
+                    E::PaymentReversed,
                     E::HoldRefused,
                     E::ReleasedOk,
                 ] {

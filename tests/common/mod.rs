@@ -119,3 +119,167 @@ static SEQ: AtomicU64 = AtomicU64::new(1);
 pub fn key(step: &str) -> IdempotencyKey {
     IdempotencyKey::for_step("K01", today(), SEQ.fetch_add(1, Ordering::Relaxed), step).unwrap()
 }
+
+// ------------------------------------------------------------------ stack
+
+/// The whole money path in one process: the HIS simulator and the payment
+/// simulator on loopback, the real HTTP clients, a journal on disk, a spool
+/// printer, and the transaction runner over them.
+pub struct Stack {
+    pub his: Sim,
+    pub pay: kiosk::pay::sim::PaySimHandle,
+    pub runner: kiosk::txn::Runner,
+    pub his_client: std::sync::Arc<HttpHis>,
+    pub pay_client: std::sync::Arc<kiosk::pay::HttpPay>,
+    pub spool: std::path::PathBuf,
+    pub journal: std::path::PathBuf,
+}
+
+/// Simulated seconds per real second on the payment side: 45 s take 2.25 s.
+pub const PAY_FACTOR: f64 = 20.0;
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Stack::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut kiosk::txn::RunnerConfig)) -> Stack {
+        use kiosk::pay::sim::PaySimConfig;
+        let his = Sim::start().await;
+        his.morning().await;
+        let dir = his.dir.path().to_path_buf();
+        let pay_cfg = PaySimConfig {
+            time_factor: PAY_FACTOR,
+            today: Some(today()),
+            db_path: dir.join("pay.db"),
+            ..PaySimConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pay = kiosk::pay::sim::spawn(pay_cfg, listener).await.unwrap();
+        let his_client = std::sync::Arc::new(his.client_with("K01", Duration::from_secs(2), 2));
+        let pay_client = std::sync::Arc::new(
+            kiosk::pay::HttpPay::new(kiosk::pay::HttpPayConfig::simple(
+                url::Url::parse(&format!("http://{}/", pay.addr)).unwrap(),
+                "K01",
+                kiosk::pay::KioskKey::demo(),
+                Duration::from_secs(2),
+            ))
+            .unwrap(),
+        );
+        let spool = dir.join("receipts.escpos");
+        let journal = dir.join("journal.db");
+        let mut rc = kiosk::txn::RunnerConfig {
+            kiosk_id: "K01".into(),
+            hospital_zh: "测试医院".into(),
+            hospital_en: "Test Hospital".into(),
+            service_phone: "0574-00000000".into(),
+            business_date: None,
+            poll_interval: Duration::from_millis(100),
+            user_paying_timeout: Duration::from_secs(6),
+            qr_timeout: Duration::from_secs(5),
+            live_attempts: 2,
+            reverse_deadline: Duration::from_secs(600),
+        };
+        f(&mut rc);
+        let runner = kiosk::txn::Runner::new(
+            kiosk::txn::Journal::open(&journal, "K01").unwrap(),
+            his_client.clone(),
+            pay_client.clone(),
+            std::sync::Arc::new(kiosk::print::DevicePrinter::spool(&spool, 48)),
+            rc,
+        );
+        Stack {
+            his,
+            pay,
+            runner,
+            his_client,
+            pay_client,
+            spool,
+            journal,
+        }
+    }
+
+    pub fn pay_base(&self) -> url::Url {
+        url::Url::parse(&format!("http://{}/", self.pay.addr)).unwrap()
+    }
+
+    /// Inject a fault into the payment simulator.
+    pub async fn pay_fault(&self, body: serde_json::Value) {
+        let r = self
+            .his
+            .http
+            .post(self.pay_base().join("sim/faults").unwrap())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    /// Move the payment platform to the next day 10:30, when the bill is ready.
+    pub async fn pay_next_morning(&self) {
+        let r = self
+            .his
+            .http
+            .post(self.pay_base().join("sim/clock").unwrap())
+            .json(&serde_json::json!({ "advance_secs": 26 * 3600 }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    /// The spooled slips, parsed back from their ESC/POS bytes.
+    pub fn receipts(&self) -> kiosk_drivers::escpos::parse::Receipt {
+        let bytes = std::fs::read(&self.spool).unwrap_or_default();
+        kiosk_drivers::escpos::parse::parse(&bytes).unwrap()
+    }
+
+    /// A seeded patient by index, as the runner knows them.
+    pub fn patient(&self, n: usize) -> (kiosk::txn::PatientRef, String) {
+        let p = &sim::seeded_patients(&self.his.handle)[n];
+        (
+            kiosk::txn::PatientRef {
+                patient_id: p.patient_id.clone(),
+                name_masked: "张*".into(),
+                id_masked: "3302**********0000".into(),
+            },
+            p.patient_id.clone(),
+        )
+    }
+
+    /// Reconcile `today()` through the real clients.
+    pub async fn reconcile(&self) -> kiosk::txn::reconcile::Summary {
+        use kiosk::his::HisGateway;
+        use kiosk::pay::PaymentGateway;
+        self.pay_next_morning().await;
+        let journal = self.runner.with_journal(|j| j.on_date(today())).unwrap();
+        let bill = self.pay_client.day_bill(today()).await.unwrap();
+        let ledger = self.his_client.ledger(today()).await.unwrap();
+        kiosk::txn::reconcile::reconcile(&journal, &bill.channel_rows(), &ledger.entries)
+    }
+}
+
+impl Sim {
+    /// Set the simulator's clock to 08:00 of its day, before the first session.
+    pub async fn morning(&self) {
+        let r: serde_json::Value = self
+            .http
+            .get(self.base().join("sim/clock").unwrap())
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339(r["now"].as_str().unwrap()).unwrap();
+        let eight = now
+            .date_naive()
+            .and_hms_opt(8, 0, 0)
+            .unwrap()
+            .and_local_timezone(*now.offset())
+            .unwrap();
+        self.advance((eight - now).num_seconds()).await;
+    }
+}

@@ -2,6 +2,7 @@
 //! slow, silent, failing, garbled, or done without an answer.
 
 use crate::his::ops::Operation;
+use crate::his::wire::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +19,9 @@ pub enum FaultKind {
     Malformed,
     /// Do it (and commit it), then never answer: the ambiguous case.
     LostResponse,
+    /// Refuse for good with the envelope of `code` (default `invalid_state`),
+    /// without doing anything: HIS says no (a closed clinic, a changed fee).
+    Reject,
 }
 
 fn one() -> Option<u32> {
@@ -35,6 +39,9 @@ pub struct Fault {
     pub delay_ms: u64,
     #[serde(default)]
     pub status: Option<u16>,
+    /// For `reject`: the error code to answer.
+    #[serde(default)]
+    pub code: Option<ErrorCode>,
     #[serde(default = "one")]
     pub times: Option<u32>,
 }
@@ -55,6 +62,14 @@ impl Fault {
                 return Err(format!(
                     "status {s}: an error fault answers 500, 502 or 503"
                 ));
+            }
+        }
+        if let Some(c) = self.code {
+            if self.kind != FaultKind::Reject {
+                return Err("code is only for a reject fault".into());
+            }
+            if matches!(c, ErrorCode::Internal | ErrorCode::Unavailable) {
+                return Err(format!("{c:?} is not a refusal; use an error fault"));
             }
         }
         if self.delay_ms > MAX_DELAY_MS {
@@ -86,6 +101,7 @@ mod tests {
             kind,
             delay_ms: 0,
             status: None,
+            code: None,
             times,
         }
     }

@@ -256,6 +256,14 @@ async fn route(app: &Arc<App>, req: Request) -> Response {
                 })
             }
             FaultKind::LostResponse => lose_answer = true,
+            FaultKind::Reject => {
+                let code = f.code.unwrap_or(ErrorCode::InvalidState);
+                return error(ApiError::new(
+                    code,
+                    "医院系统拒绝办理（模拟）",
+                    "refused by an injected fault",
+                ));
+            }
         }
     }
 

@@ -1,0 +1,209 @@
+//! Wiring: from a [`Config`] to a running set of adapters (HIS client,
+//! payment client, receipt printer, journal, transaction runner), starting
+//! the embedded simulators first in demo mode. Embedded mode still talks HTTP
+//! to the simulators: the real client paths always run.
+
+use crate::config::{Config, ConfigError, HisMode, PayMode};
+use crate::his::{self, HisGateway, HttpHis, HttpHisConfig};
+use crate::pay::{self, HttpPay, HttpPayConfig, PaymentGateway};
+use crate::print::{DevicePrinter, NoPrinter, SlipPrinter};
+use crate::txn::{Journal, Runner, RunnerConfig};
+use chrono::NaiveDate;
+use std::sync::Arc;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} URL: {source}")]
+    Url {
+        what: &'static str,
+        source: url::ParseError,
+    },
+    #[error("starting the embedded HIS simulator: {0}")]
+    HisSim(#[from] his::sim::SimError),
+    #[error("starting the embedded payment simulator: {0}")]
+    PaySim(#[from] pay::sim::PaySimError),
+    #[error("binding a loopback port for an embedded simulator: {0}")]
+    Bind(std::io::Error),
+    #[error("HIS client: {0}")]
+    HisClient(#[from] his::HttpHisSetupError),
+    #[error("payment client: {0}")]
+    PayClient(#[from] pay::HttpPaySetupError),
+    #[error("the HIS gateway does not answer: {0}")]
+    HisDown(#[from] his::HisError),
+    #[error("payment platform: {0}")]
+    Pay(#[from] pay::PayError),
+    #[error("opening the transaction journal: {0}")]
+    Journal(#[from] crate::txn::JournalError),
+    #[error("receipt printer driver {0:?} is not available yet")]
+    Printer(String),
+}
+
+/// Everything a running kiosk (or a kiosk command) talks to.
+pub struct App {
+    pub cfg: Config,
+    pub his: Arc<dyn HisGateway>,
+    pub pay: Arc<dyn PaymentGateway>,
+    pub printer: Arc<dyn SlipPrinter>,
+    pub runner: Runner,
+    /// HIS's business date at start-up.
+    pub today: NaiveDate,
+    pub his_sim: Option<his::sim::SimHandle>,
+    pub pay_sim: Option<pay::sim::PaySimHandle>,
+}
+
+fn embedded_today(cfg: &Config) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&cfg.his.embedded.today, "%Y-%m-%d").ok()
+}
+
+async fn loopback() -> Result<tokio::net::TcpListener, AppError> {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(AppError::Bind)
+}
+
+/// The receipt printer the config names.
+pub fn receipt_printer(cfg: &Config) -> Result<Arc<dyn SlipPrinter>, AppError> {
+    let d = &cfg.devices.receipt_printer;
+    let spool = |name: &str| Arc::new(DevicePrinter::spool(cfg.data_path(name), 48));
+    Ok(match d.driver.as_str() {
+        "none" => Arc::new(NoPrinter),
+        "usb-lp" => Arc::new(DevicePrinter::device(&d.address, 48)),
+        "spool" => spool(if d.address.is_empty() {
+            "receipts.escpos"
+        } else {
+            &d.address
+        }),
+        // The TCP ESC/POS printer simulator arrives with the devices work;
+        // until then the demo spools the bytes under the data directory.
+        "simulator" => spool("receipts.escpos"),
+        other => return Err(AppError::Printer(other.to_string())),
+    })
+}
+
+impl App {
+    pub async fn start(cfg: Config) -> Result<App, AppError> {
+        std::fs::create_dir_all(&cfg.kiosk.data_dir).map_err(|source| AppError::DataDir {
+            path: cfg.kiosk.data_dir.clone(),
+            source,
+        })?;
+        let token = cfg.his_token()?;
+        let (his_url, his_sim) = match cfg.his.mode {
+            HisMode::Remote => (
+                Url::parse(&cfg.his.base_url).map_err(|source| AppError::Url {
+                    what: "his.base_url",
+                    source,
+                })?,
+                None,
+            ),
+            HisMode::Embedded => {
+                let sim_cfg = his::sim::SimConfig {
+                    hospital_id: cfg.hospital.id.clone(),
+                    hospital_name: cfg.hospital.name_zh.clone(),
+                    token: token.clone(),
+                    seed: cfg.his.embedded.seed,
+                    today: embedded_today(&cfg),
+                    slot_minutes: cfg.booking.slot_minutes,
+                    hold_ttl_secs: cfg.his.embedded.hold_ttl_secs,
+                    db_path: cfg.data_path(&cfg.his.embedded.db),
+                };
+                let handle = his::sim::spawn(sim_cfg, loopback().await?).await?;
+                tracing::info!(addr = %handle.addr, "embedded HIS simulator listening");
+                (
+                    Url::parse(&format!("http://{}/", handle.addr)).map_err(|source| {
+                        AppError::Url {
+                            what: "embedded HIS",
+                            source,
+                        }
+                    })?,
+                    Some(handle),
+                )
+            }
+        };
+        let key = cfg.pay_key()?;
+        let (pay_url, pay_sim) = match cfg.pay.mode {
+            PayMode::Remote => (
+                Url::parse(&cfg.pay.base_url).map_err(|source| AppError::Url {
+                    what: "pay.base_url",
+                    source,
+                })?,
+                None,
+            ),
+            PayMode::Embedded => {
+                let sim_cfg = pay::sim::PaySimConfig {
+                    kiosk_keys: vec![(cfg.kiosk.id.clone(), key.clone())],
+                    time_factor: cfg.pay.embedded.time_factor,
+                    today: embedded_today(&cfg),
+                    db_path: cfg.data_path(&cfg.pay.embedded.db),
+                    ..pay::sim::PaySimConfig::default()
+                };
+                let handle = pay::sim::spawn(sim_cfg, loopback().await?).await?;
+                tracing::info!(addr = %handle.addr, "embedded payment simulator listening");
+                (
+                    Url::parse(&format!("http://{}/", handle.addr)).map_err(|source| {
+                        AppError::Url {
+                            what: "embedded payment platform",
+                            source,
+                        }
+                    })?,
+                    Some(handle),
+                )
+            }
+        };
+        let his: Arc<dyn HisGateway> = Arc::new(HttpHis::new(HttpHisConfig::from_config(
+            &cfg, his_url, token,
+        ))?);
+        let pay: Arc<dyn PaymentGateway> = Arc::new(HttpPay::new(HttpPayConfig::from_config(
+            &cfg, pay_url, key,
+        ))?);
+        let ping = his.ping().await?;
+        tracing::info!(hospital = %ping.hospital_name, today = %ping.today, "connected to HIS");
+        let printer = receipt_printer(&cfg)?;
+        let journal = Journal::open(&cfg.data_path(&cfg.txn.journal), &cfg.kiosk.id)?;
+        let rc = RunnerConfig::from_config(&cfg);
+        let runner = Runner::new(journal, his.clone(), pay.clone(), printer.clone(), rc);
+        Ok(App {
+            cfg,
+            his,
+            pay,
+            printer,
+            runner,
+            today: ping.today,
+            his_sim,
+            pay_sim,
+        })
+    }
+
+    /// Three-way reconciliation of a business day: the journal, the
+    /// channel's day bill and the HIS ledger.
+    pub async fn reconcile(
+        &self,
+        date: NaiveDate,
+    ) -> Result<crate::txn::reconcile::Summary, AppError> {
+        let journal = self.runner.with_journal(|j| j.on_date(date))?;
+        let bill = self.pay.day_bill(date).await?;
+        let ledger = self.his.ledger(date).await?;
+        Ok(crate::txn::reconcile::reconcile(
+            &journal,
+            &bill.channel_rows(),
+            &ledger.entries,
+        ))
+    }
+
+    /// Stop the embedded simulators.
+    pub async fn shutdown(self) {
+        if let Some(s) = self.his_sim {
+            s.shutdown().await;
+        }
+        if let Some(s) = self.pay_sim {
+            s.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The transaction runner over the real money path: the HIS and payment
+//! simulators on loopback, the real HTTP clients, the SQLite journal and a
+//! spool printer whose ESC/POS bytes are parsed back. Every test ends by
+//! reconciling the day's three ledgers.
+
+mod common;
+
+use common::{today, Stack};
+use kiosk::domain::{Money, PayChannel};
+use kiosk::his::{BillFilter, HisGateway};
+use kiosk::pay::{OrderStatus, OutTradeNo, PaymentGateway};
+use kiosk::txn::{CancelFlag, Intent, Outcome, RunError, TxnState};
+
+/// A free slot for `patient` on `date`, starting after 08:00.
+async fn free_slot(s: &Stack, date: chrono::NaiveDate) -> String {
+    for d in s.his_client.departments().await.unwrap() {
+        for sc in s
+            .his_client
+            .schedules(&d.department_id, date)
+            .await
+            .unwrap()
+        {
+            for sl in s.his_client.slots(&sc.schedule_id).await.unwrap() {
+                if sl.remaining > 1 && sl.start.to_string().as_str() > "08:30" {
+                    return sl.slot_id;
+                }
+            }
+        }
+    }
+    panic!("no free slot on {date}");
+}
+
+fn code(suffix: &str) -> String {
+    format!("134567890123{suffix:0>6}")
+}
+
+async fn assert_clean(s: &Stack) {
+    let sum = s.reconcile().await;
+    assert_eq!(
+        sum.unexplained(),
+        0,
+        "reconciliation: {}",
+        sum.mismatches_csv()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_paid_by_code_is_posted_printed_and_reconciled() {
+    let s = Stack::start().await;
+    let (who, pid) = s.patient(3);
+    let slot = free_slot(&s, today()).await;
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot.clone(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.txn.state, TxnState::SlotHeld);
+    assert!(p.amount > Money::ZERO, "the fee comes from HIS");
+    assert!(p.hold.is_some());
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0001"))
+        .await
+        .unwrap();
+    let Outcome::Completed { txn, printed } = o else {
+        panic!("{o:?}")
+    };
+    assert!(printed);
+    assert_eq!(txn.state, TxnState::Done);
+    assert_eq!(txn.channel, Some(PayChannel::Wechat));
+    // HIS has the appointment, paid, under the journal's trade number.
+    let appts = s
+        .his_client
+        .appointments(&pid, Some(today()))
+        .await
+        .unwrap();
+    let a = appts
+        .iter()
+        .find(|a| Some(&a.appointment_id) == txn.his_reference.as_ref())
+        .expect("appointment at HIS");
+    assert!(a.fee_paid);
+    assert_eq!(
+        a.payment.as_ref().unwrap().trade_no,
+        txn.out_trade_no(),
+        "HIS got the kiosk's order number"
+    );
+    // The slip: hospital, masked name, room, fee, transaction number; cut once.
+    let r = s.receipts();
+    let text = r.text();
+    assert!(text.contains("测试医院"), "{text}");
+    assert!(text.contains("张*"), "{text}");
+    assert!(text.contains(&a.location.room), "{text}");
+    assert!(text.contains(&txn.key_base()), "{text}");
+    assert!(text.contains(&a.fee_fen.to_string()), "{text}");
+    assert_eq!(r.cuts(), 1, "registration prints no reminder");
+    // The channel has the money.
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(txn.out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Paid);
+    assert_eq!(order.amount_fen, txn.amount);
+    assert_clean(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlement_paid_by_qr_prints_receipt_and_reminder() {
+    let s = Stack::start().await;
+    let (who, pid) = s.patient(0);
+    let bills = s.his_client.bills(&pid, BillFilter::Unpaid).await.unwrap();
+    assert!(!bills.is_empty());
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Settlement {
+                bill_ids: bills.iter().map(|b| b.bill_id.clone()).collect(),
+                use_insurance: false,
+            },
+        )
+        .await
+        .unwrap();
+    let ps = p.presettlement.clone().unwrap();
+    assert_eq!(p.amount, ps.self_pay_fen);
+    let q = s
+        .runner
+        .start_qr(p.txn.id, PayChannel::Alipay)
+        .await
+        .unwrap();
+    // The patient's phone opens the QR.
+    let r = reqwest::get(&q.code_url).await.unwrap();
+    assert!(r.status().is_success());
+    let o = s
+        .runner
+        .await_qr(p.txn.id, &CancelFlag::default())
+        .await
+        .unwrap();
+    let Outcome::Completed { txn, printed } = o else {
+        panic!("{o:?}")
+    };
+    assert!(printed);
+    assert!(s
+        .his_client
+        .bills(&pid, BillFilter::Unpaid)
+        .await
+        .unwrap()
+        .is_empty());
+    let receipts = s.receipts();
+    let text = receipts.text();
+    assert!(text.contains("缴费凭条"), "{text}");
+    assert!(text.contains(&bills[0].items[0].name_zh), "{text}");
+    assert!(text.contains("就诊提醒"), "the reminder slip (R7): {text}");
+    assert_eq!(receipts.cuts(), 2);
+    assert_eq!(txn.channel, Some(PayChannel::Alipay));
+    assert_clean(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_paying_code_is_awaited_and_check_in_completes() {
+    let s = Stack::start().await;
+    // Seeded patients 65-67 have an unpaid appointment this morning.
+    let (who, pid) = s.patient(65);
+    let appt = s
+        .his_client
+        .appointments(&pid, Some(today()))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.can_check_in(today()))
+        .unwrap();
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::CheckIn {
+                appointment_id: appt.appointment_id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.amount, appt.fee_fen);
+    // …0002: the payer confirms on the phone a few (simulated) seconds later.
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0002"))
+        .await
+        .unwrap();
+    assert!(matches!(o, Outcome::Completed { .. }), "{o:?}");
+    let after = s
+        .his_client
+        .appointments(&pid, Some(today()))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.appointment_id == appt.appointment_id)
+        .unwrap();
+    assert!(after.fee_paid);
+    assert!(after.queue_number.is_some());
+    assert_clean(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn his_refusing_the_posting_refunds_the_patient_and_frees_the_slot() {
+    let s = Stack::start().await;
+    let (who, _) = s.patient(4);
+    let date = today().succ_opt().unwrap();
+    let slot = free_slot(&s, date).await;
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Booking {
+                slot_id: slot.clone(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    s.his
+        .fault(
+            serde_json::json!({"operation": "createAppointment", "kind": "reject",
+                                   "code": "INVALID_STATE", "times": null}),
+        )
+        .await;
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0001"))
+        .await
+        .unwrap();
+    let Outcome::Refunded { txn, .. } = o else {
+        panic!("{o:?}")
+    };
+    assert_eq!(txn.state, TxnState::Reversed);
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(txn.out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Refunded);
+    assert_eq!(order.refunded_fen, txn.amount);
+    let hold = s
+        .his_client
+        .get_hold(txn.hold_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_ne!(
+        hold.status,
+        kiosk::domain::HoldStatus::Held,
+        "hold released"
+    );
+    s.his.clear_faults().await;
+    assert_clean(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_settle_answer_is_resolved_by_its_key_not_posted_twice() {
+    let s = Stack::start().await;
+    let (who, pid) = s.patient(0);
+    let bills = s.his_client.bills(&pid, BillFilter::Unpaid).await.unwrap();
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Settlement {
+                bill_ids: bills.iter().map(|b| b.bill_id.clone()).collect(),
+                use_insurance: false,
+            },
+        )
+        .await
+        .unwrap();
+    // HIS settles, then the answer is lost (every attempt of the client).
+    s.his
+        .fault(serde_json::json!({"operation": "settle", "kind": "lost_response", "times": 1}))
+        .await;
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0001"))
+        .await
+        .unwrap();
+    assert!(matches!(o, Outcome::Completed { .. }), "{o:?}");
+    let ledger = s.his_client.ledger(today()).await.unwrap();
+    let posts = ledger
+        .entries
+        .iter()
+        .filter(|e| e.idempotency_key.starts_with(&o.txn().key_base()))
+        .count();
+    assert_eq!(posts, 1, "one posting at HIS");
+    assert_clean(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_payment_or_a_cancel_takes_nothing_and_releases_the_hold() {
+    let s = Stack::start().await;
+    let (who, _) = s.patient(5);
+    let slot = free_slot(&s, today()).await;
+    let before = remaining(&s, &slot).await;
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot.clone(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(remaining(&s, &slot).await, before - 1);
+    // …0004: insufficient funds.
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0004"))
+        .await
+        .unwrap();
+    let Outcome::NotPaid {
+        refunded, reason, ..
+    } = &o
+    else {
+        panic!("{o:?}")
+    };
+    assert!(!refunded);
+    assert!(!reason.0.is_empty() && !reason.1.is_empty());
+    assert_eq!(o.txn().state, TxnState::Released);
+    assert_eq!(remaining(&s, &slot).await, before, "the place is back");
+
+    // A QR the patient walks away from: the order is closed.
+    let (who, _) = s.patient(6);
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot.clone(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    s.runner
+        .start_qr(p.txn.id, PayChannel::Wechat)
+        .await
+        .unwrap();
+    let cancel = CancelFlag::default();
+    cancel.cancel();
+    let o = s.runner.await_qr(p.txn.id, &cancel).await.unwrap();
+    assert!(matches!(o, Outcome::NotPaid { .. }), "{o:?}");
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(o.txn().out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Closed);
+    // A code of no channel is refused before anything is sent.
+    let (who, _) = s.patient(7);
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot.clone(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    let e = s
+        .runner
+        .pay_with_code(p.txn.id, "990000000000000001")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::Pay(_)), "{e}");
+    assert_eq!(
+        s.runner.with_journal(|j| j.get(p.txn.id)).unwrap().state,
+        TxnState::SlotHeld,
+        "the patient can scan again"
+    );
+    s.runner.cancel(p.txn.id).await.unwrap();
+    assert_eq!(remaining(&s, &slot).await, before);
+    assert_clean(&s).await;
+}
+
+async fn remaining(s: &Stack, slot: &str) -> u32 {
+    for d in s.his_client.departments().await.unwrap() {
+        for sc in s
+            .his_client
+            .schedules(&d.department_id, today())
+            .await
+            .unwrap()
+        {
+            for sl in s.his_client.slots(&sc.schedule_id).await.unwrap() {
+                if sl.slot_id == slot {
+                    return sl.remaining;
+                }
+            }
+        }
+    }
+    panic!("slot {slot} gone")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_channel_refuses_goes_to_staff_with_a_voucher() {
+    let s = Stack::start().await;
+    let (who, _) = s.patient(8);
+    let slot = free_slot(&s, today()).await;
+    let p = s
+        .runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot,
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    s.his
+        .fault(
+            serde_json::json!({"operation": "createAppointment", "kind": "reject", "times": null}),
+        )
+        .await;
+    s.pay_fault(
+        serde_json::json!({"operation": "createRefund", "kind": "error", "status": 409,
+                                    "code": "INVALID_STATE", "times": null}),
+    )
+    .await;
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0001"))
+        .await
+        .unwrap();
+    let Outcome::NeedsStaff {
+        txn,
+        voucher_printed,
+    } = o
+    else {
+        panic!("{o:?}")
+    };
+    assert!(voucher_printed);
+    assert_eq!(txn.state, TxnState::NeedsStaff);
+    let text = s.receipts().text();
+    assert!(text.contains("退费/补办凭证"), "{text}");
+    assert!(text.contains(&txn.out_trade_no()), "{text}");
+    assert!(text.contains(&txn.amount.to_string()), "{text}");
+    s.his.clear_faults().await;
+    let sum = s.reconcile().await;
+    assert_eq!(sum.unexplained(), 0, "{}", sum.mismatches_csv());
+    assert_eq!(sum.mismatches.len(), 1, "listed for staff follow-up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_printer_never_undoes_a_payment() {
+    let s = Stack::start().await;
+    // Swap in a printer whose device node does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let runner = kiosk::txn::Runner::new(
+        kiosk::txn::Journal::open(&dir.path().join("j.db"), "K01").unwrap(),
+        s.his_client.clone(),
+        s.pay_client.clone(),
+        std::sync::Arc::new(kiosk::print::DevicePrinter::device(
+            dir.path().join("lp0"),
+            48,
+        )),
+        s.runner.config().clone(),
+    );
+    let (who, _) = s.patient(9);
+    let slot = free_slot(&s, today()).await;
+    let p = runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot,
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    let o = runner.pay_with_code(p.txn.id, &code("0001")).await.unwrap();
+    let Outcome::Completed { txn, printed } = o else {
+        panic!("{o:?}")
+    };
+    assert!(!printed);
+    assert!(txn.reprint_needed);
+    assert_eq!(txn.state, TxnState::Done);
+    // Still no printer: the reprint fails too, and says so.
+    assert!(runner.reprint(txn.id).is_err());
+}
