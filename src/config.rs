@@ -944,6 +944,24 @@ mod tests {
             problems.iter().all(|p| p.reason.contains("does not exist")),
             "{problems:#?}"
         );
-        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+    }
+
+    #[test]
+    fn pay_settings_are_checked() {
+        let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let err = load(&[], env("KIOSK_PAY__MODE", "\"remote\"")).unwrap_err();
+        let keys: Vec<_> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        // No URL, and the public demo key with a real platform.
+        assert!(keys.contains(&"pay.base_url"), "{keys:?}");
+        assert!(keys.contains(&"pay.kiosk_key"), "{keys:?}");
+        let err = load(&[], env("KIOSK_PAY__CHANNELS", "[\"paypal\"]")).unwrap_err();
+        assert_eq!(err.problems()[0].key, "pay.channels");
+        let err = load(&[], env("KIOSK_TXN__POLL_INTERVAL_MS", "0")).unwrap_err();
+        assert_eq!(err.problems()[0].key, "txn.poll_interval_ms");
+        let err = load(&[], env("KIOSK_PAY__KIOSK_KEY", "\"abc\"")).unwrap_err();
+        assert_eq!(err.problems()[0].key, "pay.kiosk_key");
+        let cfg = load(&[], Vec::new()).unwrap();
+        assert!(cfg.pay_key().is_ok(), "the demo key is valid in demo mode");
     }
 }
