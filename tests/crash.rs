@@ -165,33 +165,43 @@ async fn drill(
     let stderr = child.stderr.take().unwrap();
     tokio::task::spawn_blocking(move || {
         let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-        let pid = child.id();
-        let killer = after.map(|d| {
-            std::thread::spawn(move || {
-                std::thread::sleep(d);
-                // SIGKILL from outside, at whatever instant this is.
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            })
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let out = std::thread::spawn(move || {
+            let mut out = String::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("FAILPOINT ") {
+                    let _ = tx.send(());
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+            out
         });
-        let mut out = String::new();
+        // One owner of the child: it is killed only while it is known to run.
+        let started = std::time::Instant::now();
         let mut killed = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("FAILPOINT ") {
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            let at_failpoint = rx.try_recv().is_ok();
+            let timed = after.is_some_and(|d| started.elapsed() >= d);
+            if at_failpoint || timed {
+                // SIGKILL, at whatever instant this is.
                 child.kill().expect("SIGKILL");
                 killed = true;
-                break;
+                break child.wait().unwrap();
             }
-            out.push_str(&line);
-            out.push('\n');
-        }
-        let status = child.wait().unwrap();
-        if let Some(k) = killer {
-            let _ = k.join();
-        }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the drill hangs"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let out = out.join().unwrap_or_default();
         let err = err.join().unwrap_or_default();
-        use std::os::unix::process::ExitStatusExt;
-        if killed || status.signal() == Some(9) {
+        if killed {
             Run::Killed
         } else {
             Run::Finished(status, format!("{out}{err}"))
