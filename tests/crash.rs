@@ -467,14 +467,22 @@ async fn soak() {
         },
     ];
     let (mut killed, mut finished) = (0, 0);
+    // Kill instants are drawn over how long a drill takes on this machine,
+    // learnt from the runs that finish first.
+    let mut span_ms: u64 = 400;
     for i in 0..cycles {
         let case = cases[(next() % cases.len() as u64) as usize];
-        let after = Duration::from_millis(50 + next() % 1500);
+        let after = Duration::from_millis(next() % span_ms.max(20));
         let w = World::start().await;
         let args = prepare(&w, case).await;
+        let t0 = std::time::Instant::now();
         match drill(&w, args, None, Some(after), None).await {
             Run::Killed => killed += 1,
-            Run::Finished(..) => finished += 1,
+            Run::Finished(..) => {
+                finished += 1;
+                let took = t0.elapsed().as_millis() as u64;
+                span_ms = (span_ms * 3 + took) / 4;
+            }
         }
         w.his.clear_faults().await;
         recover_and_check(&w, &format!("soak cycle {i} {case:?} kill after {after:?}")).await;
