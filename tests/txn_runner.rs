@@ -30,6 +30,20 @@ async fn free_slot(s: &Stack, date: chrono::NaiveDate) -> String {
     panic!("no free slot on {date}");
 }
 
+/// Start a same-day registration on `slot` (held, ready to pay).
+async fn register(s: &Stack, who: &kiosk::txn::PatientRef, slot: &str) -> kiosk::txn::Prepared {
+    s.runner
+        .start(
+            who,
+            Intent::Registration {
+                slot_id: slot.to_string(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap()
+}
+
 fn code(suffix: &str) -> String {
     format!("134567890123{suffix:0>6}")
 }
@@ -49,17 +63,7 @@ async fn registration_paid_by_code_is_posted_printed_and_reconciled() {
     let s = Stack::start().await;
     let (who, pid) = s.patient(3);
     let slot = free_slot(&s, today()).await;
-    let p = s
-        .runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot.clone(),
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register(&s, &who, &slot).await;
     assert_eq!(p.txn.state, TxnState::SlotHeld);
     assert!(p.amount > Money::ZERO, "the fee comes from HIS");
     assert!(p.hold.is_some());
@@ -301,17 +305,7 @@ async fn a_declined_payment_or_a_cancel_takes_nothing_and_releases_the_hold() {
     let (who, _) = s.patient(5);
     let slot = free_slot(&s, today()).await;
     let before = remaining(&s, &slot).await;
-    let p = s
-        .runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot.clone(),
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register(&s, &who, &slot).await;
     assert_eq!(remaining(&s, &slot).await, before - 1);
     // …0004: insufficient funds.
     let o = s
@@ -332,17 +326,7 @@ async fn a_declined_payment_or_a_cancel_takes_nothing_and_releases_the_hold() {
 
     // A QR the patient walks away from: the order is closed.
     let (who, _) = s.patient(6);
-    let p = s
-        .runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot.clone(),
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register(&s, &who, &slot).await;
     s.runner
         .start_qr(p.txn.id, PayChannel::Wechat)
         .await
@@ -359,17 +343,7 @@ async fn a_declined_payment_or_a_cancel_takes_nothing_and_releases_the_hold() {
     assert_eq!(order.status, OrderStatus::Closed);
     // A code of no channel is refused before anything is sent.
     let (who, _) = s.patient(7);
-    let p = s
-        .runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot.clone(),
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register(&s, &who, &slot).await;
     let e = s
         .runner
         .pay_with_code(p.txn.id, "990000000000000001")
@@ -409,17 +383,7 @@ async fn a_refund_the_channel_refuses_goes_to_staff_with_a_voucher() {
     let s = Stack::start().await;
     let (who, _) = s.patient(8);
     let slot = free_slot(&s, today()).await;
-    let p = s
-        .runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot,
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register(&s, &who, &slot).await;
     s.his
         .fault(
             serde_json::json!({"operation": "createAppointment", "kind": "reject", "times": null}),

@@ -387,7 +387,7 @@ impl Runner {
         let t = self.inner.j().begin(kind, date, &now_rfc3339(), new)?;
         hit("journal:created");
         let _claim = self.inner.claim(t.id)?;
-        match self.inner.prepare(t, Mode::Live).await? {
+        match self.inner.prepare(t).await? {
             Next::Go(t) => {
                 let d = details_of(&t);
                 let hold = match (&t.hold_id, kind.holds_a_slot()) {
@@ -774,7 +774,7 @@ impl Inner {
         for _ in 0..64 {
             let next = match t.state {
                 TxnState::Created => match mode {
-                    Mode::Live => self.prepare(t, mode).await?,
+                    Mode::Live => self.prepare(t).await?,
                     Mode::Recovery => self.abandon_created(t).await?,
                 },
                 TxnState::SlotHeld => match mode {
@@ -856,7 +856,7 @@ impl Inner {
 
     // ------------------------------------------------------------ prepare
 
-    async fn prepare(&self, t: Txn, mode: Mode) -> Result<Next, RunError> {
+    async fn prepare(&self, t: Txn) -> Result<Next, RunError> {
         let refused = |this: &Self, t: &Txn, e: &HisError| -> Result<Next, RunError> {
             let t = this.tr(
                 t,
@@ -974,7 +974,6 @@ impl Inner {
             Err(e) => {
                 // Unknown: a hold may exist. Nothing is paid; recovery releases it.
                 self.note(&t, &e.to_string());
-                let _ = mode;
                 Ok(Next::Stop(Outcome::NotPaid {
                     txn: t,
                     refunded: false,
@@ -1315,7 +1314,6 @@ impl Inner {
         let key = self.key(&t, "post")?;
         // After a crash, a timeout or a lost answer, ask before posting again.
         let mut ask_first = mode == Mode::Recovery || t.last_error.is_some();
-        let mut last: Option<HisError> = None;
         for attempt in 0..self.attempts(mode) {
             if attempt > 0 {
                 tokio::time::sleep(self.cfg.poll_interval).await;
@@ -1359,11 +1357,9 @@ impl Inner {
                 Err(e) => {
                     self.note(&t, &e.to_string());
                     ask_first = true;
-                    last = Some(e);
                 }
             }
         }
-        let _ = last;
         Ok(Next::Stop(self.outcome_of(self.get(t.id)?)?))
     }
 
