@@ -7,8 +7,12 @@
 //! already fixes the health vocabulary they share.
 
 pub mod escpos;
+pub mod healthcard;
 pub mod idcard;
+pub mod printer;
+pub mod report;
 pub mod scanner;
+pub mod sim;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -5,6 +5,10 @@
 //! long or contain non-printable bytes (line noise, a wrong baud rate) and
 //! drops a partial code left hanging longer than the inter-byte timeout.
 
+use crate::Health;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +151,175 @@ pub fn classify(code: &str) -> Scanned {
         return Scanned::VisitNumber(c.to_string());
     }
     Scanned::Unknown(c.to_string())
+}
+
+/// A code scanner as the kiosk sees it.
+pub trait CodeScanner: Send + Sync {
+    fn describe(&self) -> String;
+    /// The health last seen (no I/O).
+    fn health(&self) -> Health;
+    /// The next code scanned within `timeout` (`None`: nothing was scanned).
+    /// Rejected lines come as errors so the screen can say "scan again".
+    fn next_scan(&self, timeout: Duration) -> Option<Result<Scanned, ScanError>>;
+    /// Forget codes scanned before the current screen started listening.
+    fn drain(&self);
+}
+
+/// Driver `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct NoScanner;
+
+impl CodeScanner for NoScanner {
+    fn describe(&self) -> String {
+        "none".into()
+    }
+    fn health(&self) -> Health {
+        Health::Fault("未配置扫码器 no scanner configured".into())
+    }
+    fn next_scan(&self, timeout: Duration) -> Option<Result<Scanned, ScanError>> {
+        std::thread::sleep(timeout);
+        None
+    }
+    fn drain(&self) {}
+}
+
+/// A scanner on a serial line (or a USB scanner in virtual COM mode).
+///
+/// A reader thread owns the port: it frames the bytes, sends each code to a
+/// queue, and reopens the port every second while it is gone, so an
+/// unplugged scanner comes back by itself.
+pub struct SerialScanner {
+    path: String,
+    baud: u32,
+    rx: Mutex<mpsc::Receiver<Result<Scanned, ScanError>>>,
+    shared: Arc<ScannerShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct ScannerShared {
+    health: Mutex<Health>,
+    stop: AtomicBool,
+}
+
+impl SerialScanner {
+    /// Start reading `path`; `max_len` bounds a code, `inter_byte` drops a
+    /// partial code after that much silence.
+    pub fn start(path: impl Into<String>, baud: u32, max_len: usize, inter_byte: Duration) -> Self {
+        let path = path.into();
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(ScannerShared {
+            health: Mutex::new(Health::Fault(
+                "扫码器尚未连接 scanner not yet connected".into(),
+            )),
+            stop: AtomicBool::new(false),
+        });
+        let (p, sh) = (path.clone(), shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("scanner".into())
+            .spawn(move || scanner_loop(&p, baud, Framer::new(max_len, inter_byte), tx, &sh))
+            .ok();
+        SerialScanner {
+            path,
+            baud,
+            rx: Mutex::new(rx),
+            shared,
+            thread,
+        }
+    }
+}
+
+fn set_health(shared: &ScannerShared, h: Health) {
+    *shared.health.lock().unwrap_or_else(|p| p.into_inner()) = h;
+}
+
+fn scanner_loop(
+    path: &str,
+    baud: u32,
+    mut framer: Framer,
+    tx: mpsc::Sender<Result<Scanned, ScanError>>,
+    shared: &ScannerShared,
+) {
+    let mut chunk = [0u8; 256];
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut port = match serialport::new(path, baud)
+            .timeout(Duration::from_millis(50))
+            .open()
+        {
+            Ok(p) => p,
+            Err(_) => {
+                set_health(
+                    shared,
+                    Health::Fault("扫码器未连接 scanner not connected".into()),
+                );
+                for _ in 0..20 {
+                    if shared.stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                continue;
+            }
+        };
+        set_health(shared, Health::Ok);
+        while !shared.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            let results = match port.read(&mut chunk) {
+                Ok(0) => framer.check_stale(now).map(Err).into_iter().collect(),
+                Ok(n) => framer.push(&chunk[..n], now),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    framer.check_stale(now).map(Err).into_iter().collect()
+                }
+                Err(_) => {
+                    set_health(
+                        shared,
+                        Health::Fault("扫码器未连接 scanner not connected".into()),
+                    );
+                    break;
+                }
+            };
+            for r in results {
+                if tx.send(r.map(|c| classify(&c))).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl CodeScanner for SerialScanner {
+    fn describe(&self) -> String {
+        format!("serial {} {} baud", self.path, self.baud)
+    }
+
+    fn health(&self) -> Health {
+        self.shared
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn next_scan(&self, timeout: Duration) -> Option<Result<Scanned, ScanError>> {
+        self.rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(timeout)
+            .ok()
+    }
+
+    fn drain(&self) {
+        let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+impl Drop for SerialScanner {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub enum Block {
         align: Align,
     },
     Qr(String),
-    /// CODE128.
+    /// CODE39 (digits, upper-case letters, `-. $/+%`): visit and report numbers.
     Barcode(String),
     Feed(u8),
     Cut,
@@ -42,6 +42,13 @@ fn char_width(c: char) -> usize {
     } else {
         1
     }
+}
+
+/// Text as the printer's GB font has it: the yen/yuan sign U+00A5 is a
+/// 4-byte GB18030 sequence that GB2312/GBK printer fonts lack, so it is
+/// printed as the full-width ￥ (GBK `A3 A4`, two columns).
+pub fn for_paper(s: &str) -> String {
+    s.replace('\u{A5}', "\u{FFE5}")
 }
 
 /// Break `s` into lines of at most `width` columns (never splitting a character).
@@ -87,21 +94,21 @@ impl Doc {
     }
 
     pub fn center(&mut self, s: &str) -> &mut Self {
-        for l in wrap(s, self.columns) {
+        for l in wrap(&for_paper(s), self.columns) {
             self.push_text(l, false, false, Align::Center);
         }
         self
     }
 
     pub fn text(&mut self, s: &str) -> &mut Self {
-        for l in wrap(s, self.columns) {
+        for l in wrap(&for_paper(s), self.columns) {
             self.push_text(l, false, false, Align::Left);
         }
         self
     }
 
     pub fn bold(&mut self, s: &str) -> &mut Self {
-        for l in wrap(s, self.columns) {
+        for l in wrap(&for_paper(s), self.columns) {
             self.push_text(l, true, false, Align::Left);
         }
         self
@@ -110,6 +117,7 @@ impl Doc {
     /// Large and bold, for what matters most (queue number, room). Falls
     /// back to normal size rather than break a short name over two lines.
     pub fn big(&mut self, s: &str) -> &mut Self {
+        let s = &for_paper(s);
         let double = display_width(s) * 2 <= self.columns;
         let width = if double {
             self.columns / 2
@@ -124,6 +132,7 @@ impl Doc {
 
     /// `label ........ value` on one line; the label wraps if both do not fit.
     pub fn pair(&mut self, label: &str, value: &str) -> &mut Self {
+        let (label, value) = (&for_paper(label), &for_paper(value));
         let (lw, vw) = (display_width(label), display_width(value));
         if lw + vw < self.columns {
             let pad = self.columns - lw - vw;
@@ -152,8 +161,9 @@ impl Doc {
         self
     }
 
+    /// A CODE39 barcode; letters are upper-cased (CODE39 has no lower case).
     pub fn barcode(&mut self, data: &str) -> &mut Self {
-        self.blocks.push(Block::Barcode(data.to_string()));
+        self.blocks.push(Block::Barcode(data.to_ascii_uppercase()));
         self
     }
 
@@ -182,9 +192,16 @@ impl Doc {
         out.join("\n")
     }
 
-    /// ESC/POS bytes: initialise, Chinese mode (`FS &`), GB18030 text.
-    pub fn to_escpos(&self) -> Vec<u8> {
-        let mut b = vec![0x1B, b'@', 0x1C, b'&'];
+    /// ESC/POS bytes, encoded by the `escpos` crate: initialise, Chinese
+    /// mode (`FS &`, which the crate lacks, sent as custom bytes), GB18030
+    /// text, QR (model 2, module 6, level M) and CODE39 barcodes, feed and cut.
+    pub fn to_escpos(&self) -> Result<Vec<u8>, EncodeError> {
+        use escpos::printer::Printer;
+        use escpos::utils::*;
+        let capture = Capture::default();
+        let protocol = Protocol::new(Encoder::new(GB18030));
+        let mut p = Printer::new(capture.clone(), protocol, None);
+        p.init()?.custom(&[0x1C, b'&'])?;
         for block in &self.blocks {
             match block {
                 Block::Text {
@@ -193,38 +210,82 @@ impl Doc {
                     double,
                     align,
                 } => {
-                    b.extend([0x1B, b'a', *align as u8]);
-                    b.extend([0x1B, b'E', u8::from(*bold)]);
-                    b.extend([0x1D, b'!', if *double { 0x11 } else { 0x00 }]);
-                    b.extend_from_slice(&GB18030.encode(text).0);
-                    b.push(b'\n');
+                    p.justify(justify(*align))?.bold(*bold)?;
+                    if *double {
+                        p.size(2, 2)?;
+                    } else {
+                        p.reset_size()?;
+                    }
+                    p.writeln(text)?;
                 }
                 Block::Qr(data) => {
-                    b.extend([0x1B, b'a', 1]);
-                    // Model 2, module size 6, error correction M, store, print.
-                    b.extend([0x1D, b'(', b'k', 4, 0, 49, 65, 50, 0]);
-                    b.extend([0x1D, b'(', b'k', 3, 0, 49, 67, 6]);
-                    b.extend([0x1D, b'(', b'k', 3, 0, 49, 69, 49]);
-                    let len = (data.len() + 3) as u16;
-                    b.extend([0x1D, b'(', b'k']);
-                    b.extend(len.to_le_bytes());
-                    b.extend([49, 80, 48]);
-                    b.extend_from_slice(data.as_bytes());
-                    b.extend([0x1D, b'(', b'k', 3, 0, 49, 81, 48]);
-                    b.push(b'\n');
+                    let opt = QRCodeOption::new(QRCodeModel::Model2, 6, QRCodeCorrectionLevel::M);
+                    p.justify(JustifyMode::CENTER)?
+                        .qrcode_option(data, opt)?
+                        .feed()?;
                 }
                 Block::Barcode(data) => {
-                    b.extend([0x1B, b'a', 1, 0x1D, b'h', 80, 0x1D, b'w', 2, 0x1D, b'H', 2]);
-                    let payload = [b"{B".as_slice(), data.as_bytes()].concat();
-                    b.extend([0x1D, b'k', 73, payload.len() as u8]);
-                    b.extend(payload);
-                    b.push(b'\n');
+                    let opt = BarcodeOption::new(
+                        BarcodeWidth::M,
+                        BarcodeHeight::M,
+                        BarcodeFont::A,
+                        BarcodePosition::Below,
+                    );
+                    p.justify(JustifyMode::CENTER)?
+                        .code39_option(data, opt)?
+                        .feed()?;
                 }
-                Block::Feed(n) => b.extend([0x1B, b'd', *n]),
-                Block::Cut => b.extend([0x1B, b'd', 3, 0x1D, b'V', 66, 0]),
+                Block::Feed(n) => {
+                    p.feeds(*n)?;
+                }
+                Block::Cut => {
+                    p.feeds(3)?.cut()?;
+                }
             }
         }
-        b
+        p.print()?;
+        let bytes = capture.0.borrow().clone();
+        Ok(bytes)
+    }
+}
+
+fn justify(a: Align) -> escpos::utils::JustifyMode {
+    match a {
+        Align::Left => escpos::utils::JustifyMode::LEFT,
+        Align::Center => escpos::utils::JustifyMode::CENTER,
+        Align::Right => escpos::utils::JustifyMode::RIGHT,
+    }
+}
+
+/// A slip the encoder refused (a barcode with characters CODE39 lacks).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode the slip: {0}")]
+pub struct EncodeError(pub String);
+
+impl From<escpos::errors::PrinterError> for EncodeError {
+    fn from(e: escpos::errors::PrinterError) -> Self {
+        EncodeError(e.to_string())
+    }
+}
+
+/// An `escpos` driver that keeps the bytes instead of sending them: the
+/// transports (and their status) are ours, the encoding is the crate's.
+#[derive(Clone, Default)]
+struct Capture(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl escpos::driver::Driver for Capture {
+    fn name(&self) -> String {
+        "capture".into()
+    }
+    fn write(&self, data: &[u8]) -> escpos::errors::Result<()> {
+        self.0.borrow_mut().extend_from_slice(data);
+        Ok(())
+    }
+    fn read(&self, _buf: &mut [u8]) -> escpos::errors::Result<usize> {
+        Ok(0)
+    }
+    fn flush(&self) -> escpos::errors::Result<()> {
+        Ok(())
     }
 }
 
@@ -249,6 +310,7 @@ mod tests {
         for cols in [48, 32] {
             let mut d = Doc::new(cols);
             d.pair("费用 Fee", "¥15.00");
+            assert!(d.plain_text().contains("￥15.00"));
             let Block::Text { text, .. } = &d.blocks[0] else {
                 panic!()
             };
@@ -276,7 +338,7 @@ mod tests {
             .qr("V000123")
             .barcode("V000123")
             .cut();
-        let r = parse(&d.to_escpos()).unwrap();
+        let r = parse(&d.to_escpos().unwrap()).unwrap();
         let lines: Vec<String> = r
             .lines()
             .map(|l| l.text.clone())
@@ -286,5 +348,16 @@ mod tests {
         assert!(lines[1].starts_with("科室") && lines[1].ends_with("眼科"));
         assert_eq!(r.qr_codes(), vec!["V000123"]);
         assert_eq!(r.cuts(), 1);
+        let bytes = d.to_escpos().unwrap();
+        // Chinese mode is entered right after initialising.
+        assert_eq!(&bytes[..4], &[0x1B, b'@', 0x1C, b'&']);
+        assert!(r.items.iter().any(|i| matches!(
+            i,
+            crate::escpos::parse::Item::Mark(crate::escpos::parse::Mark::Barcode { data, .. })
+                if data == "V000123"
+        )));
+        let mut bad = Doc::new(32);
+        bad.barcode("病历");
+        assert!(bad.to_escpos().is_err());
     }
 }

@@ -238,7 +238,7 @@ pub fn parse(bytes: &[u8]) -> Result<Receipt, ParseError> {
                         need(i, 0)?;
                         r.items.push(Item::Mark(Mark::Cut));
                     }
-                    b'B' | b'H' | b'f' | b'h' | b'w' | b'b' => {
+                    b'B' | b'H' | b'f' | b'h' | b'w' | b'b' | b'r' => {
                         need(i, 3)?;
                         i += 3;
                     }
