@@ -14,6 +14,10 @@ have curl || need_apt+=(curl)
 # Chinese text on screens and in reports needs a CJK font visible to fontconfig.
 pkg_installed fonts-noto-cjk || pkg_installed fonts-wqy-microhei || need_apt+=(fonts-wqy-microhei)
 pkg_installed fontconfig || need_apt+=(fontconfig)
+# The health card driver links against PC/SC (libpcsclite); the serial
+# device tests and the third-party scanner emulator use socat pty pairs.
+pkg_installed libpcsclite-dev || need_apt+=(libpcsclite-dev)
+have socat || need_apt+=(socat)
 # The OpenAPI conformance check runs schemathesis from a Python venv.
 have python3 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

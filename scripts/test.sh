@@ -10,6 +10,12 @@ step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 # The crash harness needs the failpoints build (src/txn/failpoint.rs); lint it too.
 cargo clippy --locked --workspace --all-targets --features kiosk/failpoints -- -D warnings
+step "device services: pcscd + vpcd, CUPS + cups-pdf, emupos (Python 3.13)"
+# The device tests use real parts: they fail (not skip) when these are missing.
+scripts/svc/pcscd.sh
+eval "$(scripts/svc/cups.sh)"
+scripts/svc/emupos.sh >/dev/null
+export KIOSK_REQUIRE_PCSCD=1 KIOSK_REQUIRE_CUPS=1 KIOSK_REQUIRE_EMUPOS=1
 step "cargo test"
 # With failpoints: tests/crash.rs kills the kiosk at every one of them.
 cargo test --locked --workspace --features kiosk/failpoints

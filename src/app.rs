@@ -4,9 +4,9 @@
 //! to the simulators: the real client paths always run.
 
 use crate::config::{Config, ConfigError, HisMode, PayMode};
+use crate::devices::{DeviceError, Devices};
 use crate::his::{self, HisGateway, HttpHis, HttpHisConfig};
 use crate::pay::{self, HttpPay, HttpPayConfig, PaymentGateway};
-use crate::print::{DevicePrinter, NoPrinter, SlipPrinter};
 use crate::txn::{Journal, Runner, RunnerConfig};
 use chrono::NaiveDate;
 use std::sync::Arc;
@@ -42,8 +42,8 @@ pub enum AppError {
     Pay(#[from] pay::PayError),
     #[error("opening the transaction journal: {0}")]
     Journal(#[from] crate::txn::JournalError),
-    #[error("receipt printer driver {0:?} is not available yet")]
-    Printer(String),
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
 }
 
 /// Everything a running kiosk (or a kiosk command) talks to.
@@ -51,7 +51,7 @@ pub struct App {
     pub cfg: Config,
     pub his: Arc<dyn HisGateway>,
     pub pay: Arc<dyn PaymentGateway>,
-    pub printer: Arc<dyn SlipPrinter>,
+    pub devices: Arc<Devices>,
     pub runner: Runner,
     /// HIS's business date at start-up.
     pub today: NaiveDate,
@@ -67,25 +67,6 @@ async fn loopback() -> Result<tokio::net::TcpListener, AppError> {
     tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(AppError::Bind)
-}
-
-/// The receipt printer the config names.
-pub fn receipt_printer(cfg: &Config) -> Result<Arc<dyn SlipPrinter>, AppError> {
-    let d = &cfg.devices.receipt_printer;
-    let spool = |name: &str| Arc::new(DevicePrinter::spool(cfg.data_path(name), 48));
-    Ok(match d.driver.as_str() {
-        "none" => Arc::new(NoPrinter),
-        "usb-lp" => Arc::new(DevicePrinter::device(&d.address, 48)),
-        "spool" => spool(if d.address.is_empty() {
-            "receipts.escpos"
-        } else {
-            &d.address
-        }),
-        // The TCP ESC/POS printer simulator arrives with the devices work;
-        // until then the demo spools the bytes under the data directory.
-        "simulator" => spool("receipts.escpos"),
-        other => return Err(AppError::Printer(other.to_string())),
-    })
 }
 
 impl App {
@@ -165,7 +146,17 @@ impl App {
         ))?);
         let ping = his.ping().await?;
         tracing::info!(hospital = %ping.hospital_name, today = %ping.today, "connected to HIS");
-        let printer = receipt_printer(&cfg)?;
+        let devices = Arc::new(Devices::open(&cfg)?);
+        // Real health before the first patient: a printer that is out of
+        // paper at start-up must already disable the paid services.
+        let d = devices.clone();
+        let reports = tokio::task::spawn_blocking(move || d.check_all())
+            .await
+            .unwrap_or_default();
+        for r in &reports {
+            tracing::info!(device = r.name, driver = %r.driver, at = %r.describe, health = %r.health, "device");
+        }
+        let printer = devices.printer.clone();
         let journal = Journal::open(&cfg.data_path(&cfg.txn.journal), &cfg.kiosk.id)?;
         let rc = RunnerConfig::from_config(&cfg);
         let runner = Runner::new(journal, his.clone(), pay.clone(), printer.clone(), rc);
@@ -173,7 +164,7 @@ impl App {
             cfg,
             his,
             pay,
-            printer,
+            devices,
             runner,
             today: ping.today,
             his_sim,

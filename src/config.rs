@@ -173,9 +173,30 @@ pub struct Devices {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Device {
-    /// "simulator", "none", or a real driver name (added by the devices work).
+    /// "simulator", "none", or one of the device's real drivers
+    /// ([`Devices::drivers_for`]).
     pub driver: String,
+    /// Where the device is: a device node, `host:port`, a PC/SC reader name
+    /// or a CUPS queue, depending on the driver.
     pub address: String,
+    /// Serial line speed; 0 = the device's usual (ID reader 115200,
+    /// scanner 9600, printer 115200).
+    #[serde(default)]
+    pub baud: u32,
+    /// Each device answer within this long, or it is a fault.
+    #[serde(default = "default_device_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Receipt paper width in half-width columns: 48 (80 mm) or 32 (58 mm).
+    #[serde(default = "default_columns")]
+    pub columns: usize,
+}
+
+fn default_device_timeout_ms() -> u64 {
+    3000
+}
+
+fn default_columns() -> usize {
+    48
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,7 +205,7 @@ pub struct Logging {
 }
 
 pub const LANGUAGES: &[&str] = &["zh_CN", "en"];
-const DEVICE_DRIVERS: &[&str] = &["simulator", "none", "usb-lp", "spool"];
+
 pub const PAY_CHANNELS: &[&str] = &["wechat", "alipay", "unionpay", "wallet"];
 
 /// Where a value came from.
@@ -546,10 +567,47 @@ impl Config {
             bad("reports.max_prints", "must be at least 1".into());
         }
         for (name, d) in self.devices.iter() {
-            if !DEVICE_DRIVERS.contains(&d.driver.as_str()) {
+            let drivers = Devices::drivers_for(name);
+            if !drivers.contains(&d.driver.as_str()) {
                 bad(
                     &format!("devices.{name}.driver"),
-                    format!("{:?} is not one of {DEVICE_DRIVERS:?}", d.driver),
+                    format!("{:?} is not one of {drivers:?}", d.driver),
+                );
+                continue;
+            }
+            let needs_address =
+                !matches!(d.driver.as_str(), "simulator" | "none" | "spool" | "pcsc");
+            if needs_address && d.address.trim().is_empty() {
+                bad(
+                    &format!("devices.{name}.address"),
+                    format!(
+                        "driver {:?} needs an address (device node, host:port or queue)",
+                        d.driver
+                    ),
+                );
+            }
+            if d.driver == "tcp" && !d.address.contains(':') {
+                bad(
+                    &format!("devices.{name}.address"),
+                    format!("{:?} is not host:port (e.g. 192.168.1.50:9100)", d.address),
+                );
+            }
+            if !(100..=60_000).contains(&d.timeout_ms) {
+                bad(
+                    &format!("devices.{name}.timeout_ms"),
+                    "must be between 100 and 60000".into(),
+                );
+            }
+            if name == "receipt_printer" && !matches!(d.columns, 32 | 48) {
+                bad(
+                    &format!("devices.{name}.columns"),
+                    "must be 48 (80 mm paper) or 32 (58 mm paper)".into(),
+                );
+            }
+            if d.baud != 0 && !(1200..=921_600).contains(&d.baud) {
+                bad(
+                    &format!("devices.{name}.baud"),
+                    "must be 0 (the usual) or a serial speed between 1200 and 921600".into(),
                 );
             }
         }
@@ -744,6 +802,17 @@ fn is_loopback_host(h: &str) -> bool {
 }
 
 impl Devices {
+    /// The drivers each device takes.
+    pub fn drivers_for(device: &str) -> &'static [&'static str] {
+        match device {
+            "receipt_printer" => &["simulator", "none", "tcp", "serial", "usb-lp", "spool"],
+            "id_card_reader" | "scanner" => &["simulator", "none", "serial"],
+            "health_card_reader" => &["simulator", "none", "pcsc"],
+            "report_printer" => &["simulator", "none", "cups"],
+            _ => &[],
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Device)> {
         [
             ("receipt_printer", &self.receipt_printer),

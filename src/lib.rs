@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod config;
+pub mod devices;
+pub mod doctor;
 pub mod domain;
 #[cfg(feature = "failpoints")]
 pub mod drill;

@@ -46,6 +46,10 @@ enum Command {
     /// Three-way reconciliation of a business day: journal, channel bill, HIS
     /// ledger. Exit status 1 when a mismatch is unexplained.
     Reconcile(ReconcileArgs),
+    /// Every configured device with its health; optionally test-print,
+    /// test-read and test-scan. Exit status 1 when a device is in fault or a
+    /// test failed.
+    Doctor(DoctorArgs),
     /// Run one paid transaction against the configured simulators (crash harness).
     #[cfg(feature = "failpoints")]
     #[command(hide = true)]
@@ -112,6 +116,25 @@ struct RecoverArgs {
     /// Keep making passes until everything is terminal or this many seconds passed.
     #[arg(long, default_value_t = 60)]
     wait_secs: u64,
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Print a test slip on the receipt printer.
+    #[arg(long)]
+    print: bool,
+    /// Print an A4 test page on the report printer.
+    #[arg(long)]
+    print_a4: bool,
+    /// Wait up to SECS for an ID or health card and read it.
+    #[arg(long, value_name = "SECS")]
+    read: Option<u64>,
+    /// Wait up to SECS for a scanned code.
+    #[arg(long, value_name = "SECS")]
+    scan: Option<u64>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -224,6 +247,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             kiosk::logging::init(&cfg.logging.filter);
             tokio_runtime()?.block_on(reconcile(cfg, args))
         }
+        Command::Doctor(args) => {
+            let cfg = load_config(&cli.config)?;
+            kiosk::logging::init("warn");
+            doctor(cfg, args)
+        }
         #[cfg(feature = "failpoints")]
         Command::Drill(args) => {
             let cfg = load_config(&cli.config)?;
@@ -267,6 +295,9 @@ async fn run_kiosk(cfg: Config) -> Result<()> {
     }
     let every = Duration::from_secs(app.cfg.txn.recovery_interval_secs);
     let worker = app.runner.spawn_recovery_worker(every);
+    // Devices are re-checked in the background so a fault (paper out, an
+    // unplugged reader) disables what needs them, and a fix re-enables it.
+    let _monitor = app.devices.spawn_monitor(Duration::from_secs(10));
     tracing::info!("the patient UI arrives with the UI issue; serving until Ctrl-C");
     tokio::signal::ctrl_c().await?;
     worker.abort();
@@ -308,6 +339,31 @@ async fn recover(cfg: Config, args: RecoverArgs) -> Result<ExitCode> {
     let open = report.open.len();
     app.shutdown().await;
     Ok(if open == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn doctor(cfg: Config, args: DoctorArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&cfg.kiosk.data_dir)
+        .with_context(|| format!("creating {}", cfg.kiosk.data_dir.display()))?;
+    let devices = kiosk::devices::Devices::open(&cfg)?;
+    let opts = kiosk::doctor::DoctorOptions {
+        print: args.print,
+        print_a4: args.print_a4,
+        read: args.read.map(Duration::from_secs),
+        scan: args.scan.map(Duration::from_secs),
+        hospital: cfg.hospital.name_zh.clone(),
+        kiosk_id: cfg.kiosk.id.clone(),
+    };
+    let report = kiosk::doctor::run(&devices, &opts);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.problems() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -101,7 +101,12 @@ async fn registration_paid_by_code_is_posted_printed_and_reconciled() {
     assert!(text.contains("张*"), "{text}");
     assert!(text.contains(&a.location.room), "{text}");
     assert!(text.contains(&txn.key_base()), "{text}");
-    assert!(text.contains(&a.fee_fen.to_string()), "{text}");
+    assert!(
+        text.contains(&kiosk_drivers::escpos::doc::for_paper(
+            &a.fee_fen.to_string()
+        )),
+        "{text}"
+    );
     assert_eq!(r.cuts(), 1, "registration prints no reminder");
     // The channel has the money.
     let order = s
@@ -411,7 +416,12 @@ async fn a_refund_the_channel_refuses_goes_to_staff_with_a_voucher() {
     let text = s.receipts().text();
     assert!(text.contains("退费/补办凭证"), "{text}");
     assert!(text.contains(&txn.out_trade_no()), "{text}");
-    assert!(text.contains(&txn.amount.to_string()), "{text}");
+    assert!(
+        text.contains(&kiosk_drivers::escpos::doc::for_paper(
+            &txn.amount.to_string()
+        )),
+        "{text}"
+    );
     s.his.clear_faults().await;
     let sum = s.reconcile().await;
     assert_eq!(sum.unexplained(), 0, "{}", sum.mismatches_csv());
@@ -427,9 +437,10 @@ async fn a_dead_printer_never_undoes_a_payment() {
         kiosk::txn::Journal::open(&dir.path().join("j.db"), "K01").unwrap(),
         s.his_client.clone(),
         s.pay_client.clone(),
-        std::sync::Arc::new(kiosk::print::DevicePrinter::device(
-            dir.path().join("lp0"),
+        std::sync::Arc::new(kiosk::print::EscPosPrinter::new(
+            kiosk::print::Link::UsbLp(dir.path().join("lp0")),
             48,
+            std::time::Duration::from_secs(1),
         )),
         s.runner.config().clone(),
     );

@@ -4,9 +4,15 @@
 //! [`Doc`] out. Every number on a slip comes from HIS or the journal; names
 //! and ID numbers are printed masked.
 
-mod printer;
+pub use kiosk_drivers::printer::{EscPosPrinter, Link, NoPrinter, PrinterError, ReceiptPrinter};
 
-pub use printer::{DevicePrinter, NoPrinter, PrintError, SlipPrinter};
+/// What the patient reads when a slip could not be printed.
+pub fn print_failed_message() -> (&'static str, &'static str) {
+    (
+        "凭条打印失败，业务已办理成功，可到人工窗口补打凭条。",
+        "The slip could not be printed. Your transaction is complete; a staffed window can reprint the slip.",
+    )
+}
 
 use crate::domain::*;
 use kiosk_drivers::escpos::doc::Doc;
@@ -312,7 +318,7 @@ mod tests {
         for cols in [48, 32] {
             let d = appointment_slip(cols, &header(), &who(), &appt(), "K01-20261123-000017");
             fits(&d);
-            let r = parse(&d.to_escpos()).unwrap();
+            let r = parse(&d.to_escpos().unwrap()).unwrap();
             let text = r.text();
             for needle in [
                 "宁波市第一人民医院",
@@ -324,7 +330,7 @@ mod tests {
                 "王明",
                 "09:30-09:45",
                 "门诊楼3楼东区305诊室",
-                "¥15.00",
+                "￥15.00",
                 "微信支付",
             ] {
                 assert!(
@@ -372,7 +378,7 @@ mod tests {
         ];
         let d = reminder_slip(32, &header(), &who(), &steps, "K01-20261123-000018");
         fits(&d);
-        let text = parse(&d.to_escpos()).unwrap().text();
+        let text = parse(&d.to_escpos().unwrap()).unwrap().text();
         for needle in [
             "就诊提醒",
             "1. 取药",
@@ -395,10 +401,10 @@ mod tests {
         };
         let d = needs_staff_voucher(48, &header(), &who(), &v, "K01-20261123-000019");
         fits(&d);
-        let r = parse(&d.to_escpos()).unwrap();
+        let r = parse(&d.to_escpos().unwrap()).unwrap();
         let text = r.text();
         assert!(
-            text.contains("已付 ¥128.50")
+            text.contains("已付 ￥128.50")
                 && text.contains("钱款安全")
                 && text.contains("K0120261123000019"),
             "{text}"

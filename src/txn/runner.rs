@@ -23,7 +23,7 @@ use crate::pay::{
     PayErrorKind, PaymentCode, PaymentGateway, QrOrder, QrOrderRequest, RefundRequest,
     ReverseOutcome,
 };
-use crate::print::{self, SlipPrinter};
+use crate::print::{self, ReceiptPrinter};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -212,6 +212,9 @@ pub enum RunError {
     /// HIS said no before anything was paid (slot full, bill already paid...).
     #[error("transaction {id} refused: {en}")]
     Refused { id: i64, zh: String, en: String },
+    /// Nothing was started: a device the service needs is in fault.
+    #[error("service unavailable: {en}")]
+    Unavailable { zh: String, en: String },
 }
 
 impl RunError {
@@ -220,7 +223,9 @@ impl RunError {
         match self {
             RunError::His(e) => owned(e.patient_message()),
             RunError::Pay(e) => owned(e.patient_message()),
-            RunError::Refused { zh, en, .. } => (zh.clone(), en.clone()),
+            RunError::Refused { zh, en, .. } | RunError::Unavailable { zh, en } => {
+                (zh.clone(), en.clone())
+            }
             _ => owned((
                 "自助机暂时无法办理，请到人工窗口办理。",
                 "This kiosk cannot do this right now. Please go to a staffed window.",
@@ -275,7 +280,7 @@ struct Inner {
     journal: Mutex<Journal>,
     his: Arc<dyn HisGateway>,
     pay: Arc<dyn PaymentGateway>,
-    printer: Arc<dyn SlipPrinter>,
+    printer: Arc<dyn ReceiptPrinter>,
     cfg: RunnerConfig,
     /// Transactions a task is driving right now (recovery leaves them alone).
     active: Mutex<HashSet<i64>>,
@@ -317,7 +322,7 @@ impl Runner {
         journal: Journal,
         his: Arc<dyn HisGateway>,
         pay: Arc<dyn PaymentGateway>,
-        printer: Arc<dyn SlipPrinter>,
+        printer: Arc<dyn ReceiptPrinter>,
         cfg: RunnerConfig,
     ) -> Runner {
         Runner {
@@ -355,6 +360,17 @@ impl Runner {
 
     /// Journal a new transaction, then ask HIS what it costs (and hold the slot).
     pub async fn start(&self, patient: &PatientRef, intent: Intent) -> Result<Prepared, RunError> {
+        // Every service here ends with a slip the patient needs (where to go,
+        // proof of payment): while the receipt printer is in fault, none
+        // starts, and no money is taken.
+        if let kiosk_drivers::Health::Fault(reason) = self.inner.printer.health() {
+            return Err(RunError::Unavailable {
+                zh: format!("凭条打印机故障（{reason}），暂停缴费类业务，请到人工窗口办理。"),
+                en: format!(
+                    "The receipt printer is out of order ({reason}); paid services are paused. Please go to a staffed window."
+                ),
+            });
+        }
         let kind = intent.kind();
         let mut details = Details {
             name_masked: patient.name_masked.clone(),
@@ -1440,7 +1456,7 @@ impl Inner {
         ))
     }
 
-    fn print_doc(&self, doc: &kiosk_drivers::escpos::doc::Doc) -> Result<(), print::PrintError> {
+    fn print_doc(&self, doc: &kiosk_drivers::escpos::doc::Doc) -> Result<(), print::PrinterError> {
         let r = self.printer.print(doc);
         hit("call:print");
         r

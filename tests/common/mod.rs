@@ -185,7 +185,11 @@ impl Stack {
             kiosk::txn::Journal::open(&journal, "K01").unwrap(),
             his_client.clone(),
             pay_client.clone(),
-            std::sync::Arc::new(kiosk::print::DevicePrinter::spool(&spool, 48)),
+            std::sync::Arc::new(kiosk::print::EscPosPrinter::new(
+                kiosk::print::Link::Spool(spool.clone()),
+                48,
+                Duration::from_secs(2),
+            )),
             rc,
         );
         Stack {

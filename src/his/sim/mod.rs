@@ -38,7 +38,7 @@ mod faults;
 mod http;
 mod known;
 mod patients;
-mod pdf;
+pub mod pdf;
 mod records;
 mod rng;
 mod seed;
