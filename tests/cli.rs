@@ -236,3 +236,95 @@ fn pay_sim_serves_and_refuses_unsigned_requests() {
         pay.ping().await.unwrap();
     });
 }
+
+#[test]
+fn doctor_lists_the_demo_devices_and_tests_each_through_its_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kiosk()
+        .args([
+            "doctor",
+            "--print",
+            "--print-a4",
+            "--read",
+            "5",
+            "--scan",
+            "5",
+        ])
+        .env("KIOSK_KIOSK__DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for device in [
+        "receipt_printer",
+        "id_card_reader",
+        "health_card_reader",
+        "scanner",
+        "report_printer",
+    ] {
+        assert!(text.contains(device), "{device} missing:\n{text}");
+    }
+    for test in [
+        "print ",
+        "print-readback",
+        "print-a4",
+        "read-id-card",
+        "scan",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("test {test}")))
+            .unwrap_or_else(|| panic!("no test {test}:\n{text}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    assert!(text.contains("宁波") || text.contains("医院"), "{text}");
+    assert!(text.ends_with("0 problem(s)\n"), "{text}");
+    // The A4 test page landed as a PDF.
+    let pdfs: Vec<_> = std::fs::read_dir(dir.path().join("reports-printed"))
+        .unwrap()
+        .collect();
+    assert_eq!(pdfs.len(), 1);
+}
+
+#[test]
+fn doctor_reports_a_dead_printer_and_a_missing_reader_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kiosk()
+        .args(["doctor", "--print", "--json"])
+        .env("KIOSK_KIOSK__DATA_DIR", dir.path())
+        .env("KIOSK_DEVICES__RECEIPT_PRINTER__DRIVER", "\"tcp\"")
+        .env(
+            "KIOSK_DEVICES__RECEIPT_PRINTER__ADDRESS",
+            format!("\"127.0.0.1:{}\"", free_port()),
+        )
+        .env("KIOSK_DEVICES__RECEIPT_PRINTER__TIMEOUT_MS", "300")
+        .env("KIOSK_DEVICES__ID_CARD_READER__DRIVER", "\"serial\"")
+        .env(
+            "KIOSK_DEVICES__ID_CARD_READER__ADDRESS",
+            format!("\"{}\"", dir.path().join("ttyUSB9").display()),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let health = |name: &str| {
+        v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap()["health"]
+            .clone()
+    };
+    assert_eq!(health("receipt_printer")["state"], "fault", "{text}");
+    assert_eq!(health("id_card_reader")["state"], "fault", "{text}");
+    assert_eq!(health("scanner")["state"], "ok", "{text}");
+    let print = &v["tests"][0];
+    assert_eq!(print["test"], "print");
+    assert_eq!(print["ok"], false);
+}

@@ -466,3 +466,99 @@ async fn a_dead_printer_never_undoes_a_payment() {
     // Still no printer: the reprint fails too, and says so.
     assert!(runner.reprint(txn.id).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_out_mid_slip_keeps_a_reprint_and_pauses_paid_services_until_a_new_roll() {
+    use kiosk::txn::RunError;
+    use kiosk_drivers::printer::ReceiptPrinter;
+    use kiosk_drivers::sim::printer::PrinterSim;
+    let s = Stack::start().await;
+    let sim = PrinterSim::start("127.0.0.1:0").unwrap();
+    let printer = std::sync::Arc::new(
+        kiosk::print::EscPosPrinter::new(
+            kiosk::print::Link::Tcp(sim.addr().to_string()),
+            48,
+            std::time::Duration::from_millis(500),
+        )
+        .with_print_timeout(std::time::Duration::from_secs(1)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let runner = kiosk::txn::Runner::new(
+        kiosk::txn::Journal::open(&dir.path().join("j.db"), "K01").unwrap(),
+        s.his_client.clone(),
+        s.pay_client.clone(),
+        printer.clone(),
+        s.runner.config().clone(),
+    );
+    // A few lines of paper left: the slip runs out part-way.
+    sim.set_paper_lines(Some(8));
+    let (who, _) = s.patient(11);
+    let slot = free_slot(&s, today()).await;
+    let p = runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot,
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    let o = runner.pay_with_code(p.txn.id, &code("0001")).await.unwrap();
+    let Outcome::Completed { txn, printed } = o else {
+        panic!("{o:?}")
+    };
+    assert!(!printed, "the slip was cut short");
+    assert!(txn.reprint_needed);
+    assert_eq!(txn.state, TxnState::Done, "the registration stands");
+    let slips = sim.slips();
+    assert_eq!(slips.len(), 1);
+    assert!(!slips[0].complete);
+    // The printer is in fault: no paid service starts, nothing is journalled.
+    let slot = free_slot(&s, today()).await;
+    let e = runner
+        .start(
+            &who,
+            Intent::Registration {
+                slot_id: slot.clone(),
+                referral: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::Unavailable { .. }), "{e}");
+    assert!(e.patient_message().0.contains("打印机"));
+    assert_eq!(
+        runner.with_journal(|j| j.on_date(today())).unwrap().len(),
+        1,
+        "the refused start left no transaction behind"
+    );
+    // A new roll: the monitor's check clears the fault, the reprint comes out
+    // whole, and services start again.
+    sim.load_paper(None);
+    assert!(printer.check().is_usable());
+    runner.reprint(txn.id).unwrap();
+    let slips = sim.wait_slips(2, std::time::Duration::from_secs(2));
+    assert!(slips[1].complete);
+    assert!(
+        slips[1].text().contains(&txn.key_base()),
+        "{}",
+        slips[1].text()
+    );
+    let t = runner.with_journal(|j| j.get(txn.id)).unwrap();
+    assert!(!t.reprint_needed, "a successful reprint clears the flag");
+    let (other, _) = s.patient(12);
+    let p = runner
+        .start(
+            &other,
+            Intent::Registration {
+                slot_id: slot,
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    runner.cancel(p.txn.id).await.unwrap();
+    let sum = s.reconcile_with(&runner).await;
+    assert_eq!(sum.unexplained(), 0, "{}", sum.mismatches_csv());
+}

@@ -214,10 +214,16 @@ impl SerialScanner {
             stop: AtomicBool::new(false),
         });
         let (p, sh) = (path.clone(), shared.clone());
+        let (first_tx, first_rx) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("scanner".into())
-            .spawn(move || scanner_loop(&p, baud, Framer::new(max_len, inter_byte), tx, &sh))
+            .spawn(move || {
+                let framer = Framer::new(max_len, inter_byte);
+                scanner_loop(&p, baud, framer, tx, &sh, first_tx)
+            })
             .ok();
+        // Health is known once the first open was tried (moments, not seconds).
+        let _ = first_rx.recv_timeout(Duration::from_secs(1));
         SerialScanner {
             path,
             baud,
@@ -238,6 +244,7 @@ fn scanner_loop(
     mut framer: Framer,
     tx: mpsc::Sender<Result<Scanned, ScanError>>,
     shared: &ScannerShared,
+    first: mpsc::SyncSender<()>,
 ) {
     let mut chunk = [0u8; 256];
     while !shared.stop.load(Ordering::SeqCst) {
@@ -251,6 +258,7 @@ fn scanner_loop(
                     shared,
                     Health::Fault("扫码器未连接 scanner not connected".into()),
                 );
+                let _ = first.try_send(());
                 for _ in 0..20 {
                     if shared.stop.load(Ordering::SeqCst) {
                         return;
@@ -261,6 +269,7 @@ fn scanner_loop(
             }
         };
         set_health(shared, Health::Ok);
+        let _ = first.try_send(());
         while !shared.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
             let results = match port.read(&mut chunk) {

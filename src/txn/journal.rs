@@ -340,6 +340,18 @@ impl Journal {
         self.get(id)
     }
 
+    /// A slip that had to be reprinted came out: clear the flag (no state change).
+    pub fn mark_reprinted(&mut self, id: i64, now: &str) -> Result<(), JournalError> {
+        let n = self.conn.execute(
+            "UPDATE txn SET reprint_needed = 0, updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        if n == 0 {
+            return Err(JournalError::NotFound(id));
+        }
+        Ok(())
+    }
+
     /// Record an error without changing state (a retryable failure).
     pub fn note_error(&mut self, id: i64, now: &str, error: &str) -> Result<(), JournalError> {
         let n = self.conn.execute(

@@ -664,7 +664,9 @@ impl Runner {
         self.inner.printer.print(&doc).map_err(|e| RunError::Data {
             id,
             detail: e.to_string(),
-        })
+        })?;
+        self.inner.j().mark_reprinted(id, &now_rfc3339())?;
+        Ok(())
     }
 }
 

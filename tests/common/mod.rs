@@ -254,10 +254,18 @@ impl Stack {
 
     /// Reconcile `today()` through the real clients.
     pub async fn reconcile(&self) -> kiosk::txn::reconcile::Summary {
+        self.reconcile_with(&self.runner).await
+    }
+
+    /// Reconcile against another runner's journal (a test that swapped a part).
+    pub async fn reconcile_with(
+        &self,
+        runner: &kiosk::txn::Runner,
+    ) -> kiosk::txn::reconcile::Summary {
         use kiosk::his::HisGateway;
         use kiosk::pay::PaymentGateway;
         self.pay_next_morning().await;
-        let journal = self.runner.with_journal(|j| j.on_date(today())).unwrap();
+        let journal = runner.with_journal(|j| j.on_date(today())).unwrap();
         let bill = self.pay_client.day_bill(today()).await.unwrap();
         let ledger = self.his_client.ledger(today()).await.unwrap();
         kiosk::txn::reconcile::reconcile(&journal, &bill.channel_rows(), &ledger.entries)

@@ -44,11 +44,22 @@ fn char_width(c: char) -> usize {
     }
 }
 
-/// Text as the printer's GB font has it: the yen/yuan sign U+00A5 is a
-/// 4-byte GB18030 sequence that GB2312/GBK printer fonts lack, so it is
-/// printed as the full-width ￥ (GBK `A3 A4`, two columns).
+/// Text as the printer's GB font has it, and nothing else:
+/// - control characters are dropped (tabs and line ends become spaces), so a
+///   string from outside (a HIS field) can never carry printer commands;
+/// - the yen/yuan sign U+00A5 is a 4-byte GB18030 sequence that GB2312/GBK
+///   printer fonts lack: it prints as the full-width ￥ (GBK `A3 A4`);
+/// - U+E5E5, the one code point GB18030 cannot encode, becomes `?`.
 pub fn for_paper(s: &str) -> String {
-    s.replace('\u{A5}', "\u{FFE5}")
+    s.chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(' '),
+            c if c.is_control() => None,
+            '\u{A5}' => Some('\u{FFE5}'),
+            '\u{E5E5}' => Some('?'),
+            c => Some(c),
+        })
+        .collect()
 }
 
 /// Break `s` into lines of at most `width` columns (never splitting a character).

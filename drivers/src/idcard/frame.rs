@@ -143,7 +143,8 @@ pub fn response(status: Status, data: &[u8]) -> Vec<u8> {
 pub fn decode(buf: &[u8]) -> Result<Option<(usize, Vec<u8>)>, FrameError> {
     let Some(start) = buf.windows(PREAMBLE.len()).position(|w| w == PREAMBLE) else {
         // Keep waiting while the tail could still be the start of a preamble.
-        return if buf.len() < PREAMBLE.len() || buf.ends_with(&[0xAA]) {
+        let partial = (1..PREAMBLE.len()).any(|k| buf.ends_with(&PREAMBLE[..k]));
+        return if buf.len() < PREAMBLE.len() || partial {
             Ok(None)
         } else {
             Err(FrameError::Preamble)
