@@ -178,7 +178,6 @@ impl PrinterSim {
     }
 
     fn spawn_listener(&self, listener: TcpListener) -> std::io::Result<()> {
-        listener.set_nonblocking(true)?;
         let shared = self.shared.clone();
         let h = std::thread::Builder::new()
             .name("printer-sim".into())
@@ -223,6 +222,10 @@ impl PrinterSim {
         self.shared.plugged.store(false, Ordering::SeqCst);
         self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.accept.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // Wake the blocking accept so it sees the stop.
+            if self.addr.port() != 0 {
+                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            }
             let _ = h.join();
         }
     }
@@ -302,6 +305,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
+            Ok(_) if shared.stop.load(Ordering::SeqCst) => break,
             Ok((stream, _)) => {
                 shared.lock().connections += 1;
                 let sh = shared.clone();
@@ -311,9 +315,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 {
                     conns.push(h);
                 }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
@@ -399,6 +400,8 @@ fn next(buf: &[u8]) -> Next {
 
 fn serve_tcp(stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    // One-byte status answers must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
     serve(stream, shared)
 }
 
