@@ -314,6 +314,49 @@ mod tests {
     }
 
     #[test]
+    fn slips_printed_through_the_tcp_driver_come_back_readable_from_the_printer() {
+        use kiosk_drivers::sim::printer::PrinterSim;
+        let sim = PrinterSim::start("127.0.0.1:0").unwrap();
+        for cols in [48, 32] {
+            let p = EscPosPrinter::new(
+                Link::Tcp(sim.addr().to_string()),
+                cols,
+                std::time::Duration::from_secs(2),
+            );
+            let slip = appointment_slip(cols, &header(), &who(), &appt(), "K01-20261123-000017");
+            p.print(&slip).unwrap();
+            let steps = vec![NextStep {
+                what: Text {
+                    zh: "到药房取药".into(),
+                    en: "Collect medicine at the pharmacy".into(),
+                },
+                location: loc(),
+                time: None,
+                precautions: vec![],
+            }];
+            p.print(&reminder_slip(
+                cols,
+                &header(),
+                &who(),
+                &steps,
+                "K01-20261123-000017",
+            ))
+            .unwrap();
+        }
+        let slips = sim.wait_slips(4, std::time::Duration::from_secs(3));
+        assert_eq!(slips.len(), 4);
+        for s in &slips {
+            assert!(s.complete);
+            let text = s.text();
+            assert!(text.contains("宁波市第一人民医院"), "{text}");
+            assert!(text.contains("门诊楼3楼东区305诊室"), "{text}");
+        }
+        assert!(slips[0].text().contains("挂号凭条") && slips[0].text().contains("￥15.00"));
+        assert!(slips[1].text().contains("到药房取药"));
+        assert!(sim.garbage().is_empty());
+    }
+
+    #[test]
     fn registration_slip_says_where_when_and_which_number() {
         for cols in [48, 32] {
             let d = appointment_slip(cols, &header(), &who(), &appt(), "K01-20261123-000017");
