@@ -29,21 +29,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# A pcscd that exited but was not reaped yet still matches pgrep: skip zombies.
-running() {
-  local pid state
-  for pid in $(pgrep -x pcscd || true); do
-    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-    if [ -n "$state" ] && [ "$state" != "Z" ]; then
-      echo "$pid"
-      return 0
-    fi
-  done
-  return 1
+# "Running" means: our socket answers. A process list can show a pcscd of
+# another root (a chroot or container shares PIDs but not /run), so it is
+# not asked. socat comes with scripts/setup.sh; install it if called alone.
+command -v socat >/dev/null 2>&1 || {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends socat >/dev/null
 }
+alive() { [ -S "$SOCKET" ] && socat -u OPEN:/dev/null "UNIX-CONNECT:$SOCKET" 2>/dev/null; }
 
-if pid=$(running); then
-  echo "pcscd.sh: pcscd already running (pid $pid)"
+if alive; then
+  echo "pcscd.sh: pcscd already answering on $SOCKET"
 else
   # A socket or pid file left by a pcscd that died makes a new one refuse to
   # start ("another pcscd seems to be running").
@@ -57,14 +53,8 @@ else
 fi
 
 for _ in $(seq 1 $((WAIT_SECS * 10))); do
-  if [ -S "$SOCKET" ] && running >/dev/null; then
-    readers=""
-    if command -v pcsc_scan >/dev/null 2>&1; then
-      # pcsc_scan -r lists readers and exits; it only works once pcscd answers.
-      readers=$(timeout 5 pcsc_scan -r 2>/dev/null | grep -E '^[0-9]+:' || true)
-    fi
+  if alive; then
     echo "pcscd.sh: pcscd is up (socket $SOCKET)"
-    [ -z "$readers" ] || echo "$readers" | sed 's/^/pcscd.sh:   reader /'
     exit 0
   fi
   sleep 0.1
