@@ -91,6 +91,11 @@ impl App {
                     token: token.clone(),
                     seed: cfg.his.embedded.seed,
                     today: embedded_today(&cfg),
+                    start_time: chrono::NaiveTime::parse_from_str(
+                        &cfg.his.embedded.start_time,
+                        "%H:%M",
+                    )
+                    .ok(),
                     slot_minutes: cfg.booking.slot_minutes,
                     hold_ttl_secs: cfg.his.embedded.hold_ttl_secs,
                     db_path: cfg.data_path(&cfg.his.embedded.db),

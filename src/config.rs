@@ -89,6 +89,8 @@ pub struct HisEmbedded {
     pub seed: u64,
     pub db: String,
     pub today: String,
+    /// Time of day the simulator's clock starts at ("08:30"); empty = real time.
+    pub start_time: String,
     pub hold_ttl_secs: u32,
 }
 
@@ -484,6 +486,12 @@ impl Config {
                         .is_err()
                 {
                     bad("his.embedded.today", "must be YYYY-MM-DD or empty".into());
+                }
+                if !self.his.embedded.start_time.is_empty()
+                    && chrono::NaiveTime::parse_from_str(&self.his.embedded.start_time, "%H:%M")
+                        .is_err()
+                {
+                    bad("his.embedded.start_time", "must be HH:MM or empty".into());
                 }
                 if self.his.embedded.db.is_empty() {
                     bad("his.embedded.db", "must not be empty".into());

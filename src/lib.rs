@@ -14,3 +14,4 @@ pub mod pay;
 pub mod print;
 pub mod sim_faults;
 pub mod txn;
+pub mod ui;

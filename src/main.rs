@@ -46,6 +46,13 @@ enum Command {
     /// Three-way reconciliation of a business day: journal, channel bill, HIS
     /// ledger. Exit status 1 when a mismatch is unexplained.
     Reconcile(ReconcileArgs),
+    /// Render every screen to PNG through the software renderer (both
+    /// languages, elderly mode, portrait and landscape), with the demo data.
+    Screenshot {
+        /// Directory for the PNG files.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Every configured device with its health; optionally test-print,
     /// test-read and test-scan. Exit status 1 when a device is in fault or a
     /// test failed.
@@ -204,6 +211,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 token: args.token,
                 seed: args.seed,
                 today: args.today,
+                start_time: None,
                 slot_minutes: args.slot_minutes,
                 hold_ttl_secs: args.hold_ttl_secs,
                 db_path: args.db,
@@ -234,7 +242,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run => {
             let cfg = load_config(&cli.config)?;
             kiosk::logging::init(&cfg.logging.filter);
-            tokio_runtime()?.block_on(run_kiosk(cfg))?;
+            run_kiosk(cfg)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Recover(args) => {
@@ -246,6 +254,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let cfg = load_config(&cli.config)?;
             kiosk::logging::init(&cfg.logging.filter);
             tokio_runtime()?.block_on(reconcile(cfg, args))
+        }
+        Command::Screenshot { out } => {
+            let cfg = load_config(&cli.config)?;
+            kiosk::logging::init("warn");
+            let rt = tokio_runtime()?;
+            let app = rt.block_on(App::start(cfg))?;
+            let shots = kiosk::ui::screenshot::run(&app, rt.handle().clone(), &out)?;
+            for s in &shots {
+                println!("{}", s.display());
+            }
+            println!("{} screenshots in {}", shots.len(), out.display());
+            rt.block_on(app.shutdown());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(args) => {
             let cfg = load_config(&cli.config)?;
@@ -286,22 +307,26 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting tokio")
 }
 
-async fn run_kiosk(cfg: Config) -> Result<()> {
-    let app = App::start(cfg).await?;
-    let departments = app.his.departments().await?;
+/// The kiosk: services on tokio, the UI on the main thread until its window closes.
+fn run_kiosk(cfg: Config) -> Result<()> {
+    let rt = tokio_runtime()?;
+    let app = rt.block_on(App::start(cfg))?;
+    let departments = rt.block_on(app.his.departments())?;
     tracing::info!(departments = departments.len(), "HIS ready");
     if departments.is_empty() {
         bail!("HIS lists no departments");
     }
     let every = Duration::from_secs(app.cfg.txn.recovery_interval_secs);
-    let worker = app.runner.spawn_recovery_worker(every);
+    let worker = {
+        let _guard = rt.enter();
+        app.runner.spawn_recovery_worker(every)
+    };
     // Devices are re-checked in the background so a fault (paper out, an
     // unplugged reader) disables what needs them, and a fix re-enables it.
     let _monitor = app.devices.spawn_monitor(Duration::from_secs(10));
-    tracing::info!("the patient UI arrives with the UI issue; serving until Ctrl-C");
-    tokio::signal::ctrl_c().await?;
+    kiosk::ui::run(&app, rt.handle().clone()).context("the patient UI")?;
     worker.abort();
-    app.shutdown().await;
+    rt.block_on(app.shutdown());
     Ok(())
 }
 

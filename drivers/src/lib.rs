@@ -6,6 +6,8 @@
 //! reader, scanner, A4 printer) arrive with the devices work; this crate
 //! already fixes the health vocabulary they share.
 
+#![forbid(unsafe_code)]
+
 pub mod escpos;
 pub mod healthcard;
 pub mod idcard;

@@ -14,12 +14,14 @@ pub struct SimClock {
 }
 
 impl SimClock {
-    /// `today = Some(d)`: the clock reads day `d` at the real time of day.
-    pub fn new(today: Option<NaiveDate>) -> SimClock {
-        let offset = today.map_or(0, |d| {
-            let real_today = to_cst(Utc::now()).date_naive();
-            (d - real_today).num_days() * 86_400
-        });
+    /// `today = Some(d)`: the clock reads day `d`; `start = Some(t)`: at time
+    /// of day `t` now (else at the real time of day).
+    pub fn new(today: Option<NaiveDate>, start: Option<chrono::NaiveTime>) -> SimClock {
+        let real = to_cst(Utc::now());
+        let mut offset = today.map_or(0, |d| (d - real.date_naive()).num_days() * 86_400);
+        if let Some(t) = start {
+            offset += (t - real.time()).num_seconds();
+        }
         SimClock {
             offset_secs: AtomicI64::new(offset),
         }
@@ -64,7 +66,7 @@ mod tests {
     #[test]
     fn starts_on_the_given_day_and_advances() {
         let d = NaiveDate::from_ymd_opt(2030, 2, 1).unwrap();
-        let c = SimClock::new(Some(d));
+        let c = SimClock::new(Some(d), None);
         let t0 = c.now();
         assert_eq!(t0.date_naive(), d);
         assert_eq!(t0.offset().local_minus_utc(), 8 * 3600);

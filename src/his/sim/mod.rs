@@ -41,7 +41,7 @@ mod patients;
 pub mod pdf;
 mod records;
 mod rng;
-mod seed;
+pub mod seed;
 mod service;
 mod store;
 #[cfg(test)]
@@ -69,6 +69,9 @@ pub struct SimConfig {
     /// `None`: the real date (CST). `Some(d)`: the clock starts on `d` at the
     /// real time of day.
     pub today: Option<chrono::NaiveDate>,
+    /// `Some(t)`: the clock starts at time of day `t` (then runs in real
+    /// time), so a demo started in the evening still shows a morning clinic.
+    pub start_time: Option<chrono::NaiveTime>,
     /// Length of a timed slot (5 to 120 minutes).
     pub slot_minutes: u32,
     pub hold_ttl_secs: u32,
@@ -84,6 +87,7 @@ impl Default for SimConfig {
             token: "demo".into(),
             seed: 1,
             today: None,
+            start_time: None,
             slot_minutes: 15,
             hold_ttl_secs: 300,
             db_path: PathBuf::from("his-sim.db"),
@@ -168,7 +172,7 @@ pub async fn spawn(
         ));
     }
     let addr = listener.local_addr()?;
-    let clock = clock::SimClock::new(cfg.today);
+    let clock = clock::SimClock::new(cfg.today, cfg.start_time);
     let (conn, clock) = {
         let cfg = cfg.clone();
         tokio::task::spawn_blocking(move || open_store(&cfg, &clock).map(|c| (c, clock)))

@@ -1,0 +1,417 @@
+//! Headless rendering: a Slint platform with a software-rendered window and a
+//! hand-pumped event queue, used by `kiosk screenshot` (every screen to PNG)
+//! and by the headless UI tests. Background work still runs for real (HIS
+//! and payment over HTTP, devices); its results are applied when pumped.
+
+use super::{Backend, Controller, Msg, Screen, UiError};
+use crate::domain::CardKind;
+use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
+use slint::platform::{EventLoopProxy, Platform, WindowAdapter};
+use slint::{ComponentHandle, PhysicalSize, Rgb8Pixel};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Clone, Default)]
+struct Queue(Arc<Mutex<VecDeque<Job>>>);
+
+impl EventLoopProxy for Queue {
+    fn quit_event_loop(&self) -> Result<(), slint::EventLoopError> {
+        Ok(())
+    }
+    fn invoke_from_event_loop(&self, event: Job) -> Result<(), slint::EventLoopError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(event);
+        Ok(())
+    }
+}
+
+struct HeadlessPlatform {
+    window: Rc<MinimalSoftwareWindow>,
+    queue: Queue,
+    start: Instant,
+}
+
+impl Platform for HeadlessPlatform {
+    fn create_window_adapter(&self) -> Result<Rc<dyn WindowAdapter>, slint::PlatformError> {
+        Ok(self.window.clone())
+    }
+    fn new_event_loop_proxy(&self) -> Option<Box<dyn EventLoopProxy>> {
+        Some(Box::new(self.queue.clone()))
+    }
+    fn duration_since_start(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShotError {
+    #[error(transparent)]
+    Ui(#[from] UiError),
+    #[error("a headless platform is already installed in this process")]
+    Platform,
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("encoding {path}: {detail}")]
+    Png { path: PathBuf, detail: String },
+    #[error("the {step} screen did not appear within {secs} s (still on {screen:?})")]
+    Stuck {
+        step: String,
+        secs: u64,
+        screen: Screen,
+    },
+    #[error("{0}")]
+    Data(String),
+}
+
+/// The headless window and its event queue (one per process and thread).
+pub struct Headless {
+    window: Rc<MinimalSoftwareWindow>,
+    queue: Queue,
+}
+
+impl Headless {
+    pub fn install() -> Result<Headless, ShotError> {
+        let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+        let queue = Queue::default();
+        slint::platform::set_platform(Box::new(HeadlessPlatform {
+            window: window.clone(),
+            queue: queue.clone(),
+            start: Instant::now(),
+        }))
+        .map_err(|_| ShotError::Platform)?;
+        Ok(Headless { window, queue })
+    }
+
+    pub fn set_size(&self, w: u32, h: u32) {
+        self.window.set_size(PhysicalSize::new(w, h));
+    }
+
+    /// Run what background work posted; returns how many jobs ran.
+    pub fn pump(&self) -> usize {
+        let mut n = 0;
+        loop {
+            let job = self
+                .queue
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            match job {
+                Some(j) => {
+                    j();
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        slint::platform::update_timers_and_animations();
+        n
+    }
+
+    /// Pump until `done` holds, at most `timeout`.
+    pub fn wait(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if done() {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Render the window as it is now.
+    pub fn render(&self) -> (u32, u32, Vec<Rgb8Pixel>) {
+        self.pump();
+        let size = self.window.size();
+        let (w, h) = (size.width, size.height);
+        let mut buf = vec![Rgb8Pixel::new(0, 0, 0); (w * h) as usize];
+        self.window.request_redraw();
+        self.window.draw_if_needed(|r| {
+            r.render(&mut buf, w as usize);
+        });
+        (w, h, buf)
+    }
+
+    pub fn save_png(&self, path: &Path) -> Result<(), ShotError> {
+        let (w, h, buf) = self.render();
+        let file = std::fs::File::create(path).map_err(|source| ShotError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let png_err = |e: png::EncodingError| ShotError::Png {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        let mut writer = enc.write_header().map_err(png_err)?;
+        let bytes: Vec<u8> = buf.iter().flat_map(|p| [p.r, p.g, p.b]).collect();
+        writer.write_image_data(&bytes).map_err(png_err)?;
+        Ok(())
+    }
+}
+
+/// A tour of every screen, driven through the same callbacks a patient
+/// taps, with real HIS data from the demo simulators.
+pub struct Tour<'a> {
+    pub headless: &'a Headless,
+    pub c: Rc<Controller>,
+    pub be: Backend,
+    pub out: PathBuf,
+    pub prefix: String,
+    pub shots: Vec<PathBuf>,
+}
+
+impl Tour<'_> {
+    fn screen(&self) -> Screen {
+        self.c.window.global::<super::Session>().get_screen()
+    }
+
+    pub fn wait_for(&self, step: &str, want: Screen) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        if self.headless.wait(Duration::from_secs(20), move || {
+            c.window.global::<super::Session>().get_screen() == want
+        }) {
+            Ok(())
+        } else {
+            Err(ShotError::Stuck {
+                step: step.into(),
+                secs: 20,
+                screen: self.screen(),
+            })
+        }
+    }
+
+    pub fn shot(&mut self, name: &str) -> Result<(), ShotError> {
+        let path = self.out.join(format!("{}{name}.png", self.prefix));
+        self.headless.save_png(&path)?;
+        self.shots.push(path);
+        Ok(())
+    }
+
+    /// Identify a seeded patient as if their ID card was read.
+    pub fn identify(&self, seed_index: usize) -> Result<(), ShotError> {
+        let seed = self
+            .be
+            .demo_seed
+            .ok_or_else(|| ShotError::Data("screenshots need the embedded HIS simulator".into()))?;
+        let p = crate::his::sim::seed::patients(seed)
+            .into_iter()
+            .nth(seed_index)
+            .ok_or_else(|| ShotError::Data(format!("no seeded patient {seed_index}")))?;
+        let r = self
+            .be
+            .rt
+            .block_on(self.be.his.lookup_patient(CardKind::IdCard, &p.id_number));
+        self.c.clone().apply(Msg::Identified(r, None));
+        Ok(())
+    }
+
+    fn first_enabled(items: &slint::ModelRc<super::Choice>) -> Option<String> {
+        use slint::Model;
+        items.iter().find(|c| c.enabled).map(|c| c.id.to_string())
+    }
+
+    /// Same-day registration up to the QR, then paid by "phone".
+    pub fn registration(&mut self, patient: usize, pay: bool) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        w.global::<super::HomePage>().invoke_open("register".into());
+        self.wait_for("identify", Screen::Identify)?;
+        self.shot("identify")?;
+        for k in "3302031952031400".chars() {
+            w.global::<super::IdentifyPage>()
+                .invoke_key(k.to_string().into());
+        }
+        for k in ["1", "9"] {
+            w.global::<super::IdentifyPage>().invoke_key(k.into());
+        }
+        self.shot("identify-invalid")?;
+        self.identify(patient)?;
+        self.wait_for("departments", Screen::List)?;
+        self.shot("departments")?;
+        let dept = Self::first_enabled(&w.global::<super::ListPage>().get_items())
+            .ok_or_else(|| ShotError::Data("no department".into()))?;
+        w.global::<super::ListPage>().invoke_pick(dept.into());
+        let c = self.c.clone();
+        self.headless.wait(Duration::from_secs(20), move || {
+            c.flow.borrow().list == Some(super::ListKind::Doctors)
+                && c.window.global::<super::Session>().get_screen() == Screen::List
+        });
+        self.shot("doctors")?;
+        let doc = Self::first_enabled(&w.global::<super::ListPage>().get_items())
+            .ok_or_else(|| ShotError::Data("no doctor with places left".into()))?;
+        w.global::<super::ListPage>().invoke_pick(doc.into());
+        self.wait_for("slots", Screen::Slots)?;
+        let slot = {
+            use slint::Model;
+            w.global::<super::SlotPage>()
+                .get_slots()
+                .iter()
+                .find(|s| s.enabled)
+                .map(|s| s.id.to_string())
+        }
+        .ok_or_else(|| ShotError::Data("no free slot".into()))?;
+        w.global::<super::SlotPage>().invoke_pick(slot.into());
+        self.shot("slots")?;
+        w.global::<super::SlotPage>().invoke_confirm();
+        self.wait_for("payment choice", Screen::PayMethod)?;
+        self.shot("pay-method")?;
+        w.global::<super::PayPage>().invoke_choose("qr".into());
+        self.wait_for("QR", Screen::PayQr)?;
+        self.shot("pay-qr")?;
+        if pay {
+            let url = w.global::<super::PayPage>().get_qr_url().to_string();
+            self.be
+                .rt
+                .block_on(async { reqwest::get(&url).await.map(|_| ()) })
+                .map_err(|e| ShotError::Data(format!("paying the QR: {e}")))?;
+        } else {
+            w.global::<super::PayPage>().invoke_cancel();
+        }
+        self.wait_for("result", Screen::Result)?;
+        self.shot(if pay { "result" } else { "result-cancelled" })?;
+        w.global::<super::ResultPage>().invoke_done();
+        Ok(())
+    }
+
+    /// Settlement of a seeded patient's unpaid bills, paid by a scanned code.
+    pub fn settlement(&mut self) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        let seed = self.be.demo_seed.unwrap_or(1);
+        let with_bills = crate::his::sim::seed::patients(seed)
+            .iter()
+            .position(|p| {
+                self.be
+                    .rt
+                    .block_on(
+                        self.be
+                            .his
+                            .bills(&p.patient_id, crate::his::BillFilter::Unpaid),
+                    )
+                    .is_ok_and(|b| !b.is_empty())
+            })
+            .ok_or_else(|| ShotError::Data("no seeded patient has unpaid bills".into()))?;
+        self.identify(with_bills)?;
+        w.global::<super::HomePage>().invoke_open("settle".into());
+        self.wait_for("bills", Screen::List)?;
+        self.shot("bills")?;
+        let bill = Self::first_enabled(&w.global::<super::ListPage>().get_items())
+            .ok_or_else(|| ShotError::Data("no bill".into()))?;
+        w.global::<super::ListPage>().invoke_pick(bill.into());
+        self.wait_for("confirm", Screen::Confirm)?;
+        self.shot("confirm")?;
+        w.global::<super::ConfirmPage>().invoke_confirm();
+        self.wait_for("payment choice", Screen::PayMethod)?;
+        w.global::<super::PayPage>().invoke_choose("code".into());
+        self.wait_for("scan", Screen::PayScan)?;
+        self.shot("pay-scan")?;
+        let n = chrono::Utc::now()
+            .timestamp_micros()
+            .rem_euclid(10_i64.pow(16));
+        self.c
+            .clone()
+            .apply(Msg::Scanned(kiosk_drivers::scanner::Scanned::PaymentCode(
+                format!("13{n:016}"),
+            )));
+        self.wait_for("result", Screen::Result)?;
+        self.shot("result-settlement")?;
+        w.global::<super::ResultPage>().invoke_done();
+        Ok(())
+    }
+
+    /// Check-in list of patient 65 (an appointment today).
+    pub fn check_in(&mut self) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        self.identify(65)?;
+        w.global::<super::HomePage>().invoke_open("check_in".into());
+        self.wait_for("appointments", Screen::List)?;
+        self.shot("appointments")?;
+        w.global::<super::Session>().invoke_home();
+        Ok(())
+    }
+}
+
+/// `kiosk screenshot --out DIR`: every screen, both languages, elderly mode,
+/// portrait and landscape.
+pub fn run(
+    app: &crate::app::App,
+    rt: tokio::runtime::Handle,
+    out: &Path,
+) -> Result<Vec<PathBuf>, ShotError> {
+    std::fs::create_dir_all(out).map_err(|source| ShotError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let headless = Headless::install()?;
+    let mut all = Vec::new();
+    let variants: [(&str, super::Lang, bool, bool); 4] = [
+        ("zh-", super::Lang::Zh, false, false),
+        ("en-", super::Lang::En, false, false),
+        ("zh-elderly-", super::Lang::Zh, true, false),
+        ("zh-landscape-", super::Lang::Zh, false, true),
+    ];
+    for (prefix, lang, elderly, landscape) in variants {
+        let mut cfg = app.cfg.clone();
+        cfg.ui.default_language = lang.code().into();
+        cfg.ui.orientation = if landscape {
+            crate::config::Orientation::Landscape
+        } else {
+            crate::config::Orientation::Portrait
+        };
+        let be = Backend::of(app, rt.clone());
+        let c = Controller::new(cfg, be.clone())?;
+        if landscape {
+            headless.set_size(1920, 1080);
+        } else {
+            headless.set_size(1080, 1920);
+        }
+        c.window.show().map_err(UiError::from)?;
+        c.window.global::<super::Theme>().set_elderly(elderly);
+        let mut tour = Tour {
+            headless: &headless,
+            c: c.clone(),
+            be,
+            out: out.to_path_buf(),
+            prefix: prefix.into(),
+            shots: Vec::new(),
+        };
+        // A different seeded patient for each registration: HIS allows one
+        // place per patient and session.
+        let first = 3
+            + 2 * all.len() / 100
+            + match prefix {
+                "zh-" => 0,
+                "en-" => 2,
+                "zh-elderly-" => 4,
+                _ => 6,
+            };
+        tour.shot("home")?;
+        tour.registration(first, true)?;
+        if !elderly && !landscape {
+            tour.settlement()?;
+            tour.check_in()?;
+            tour.registration(first + 1, false)?;
+        }
+        c.window.hide().map_err(UiError::from)?;
+        all.extend(tour.shots);
+    }
+    Ok(all)
+}

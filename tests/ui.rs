@@ -1,0 +1,322 @@
+//! The patient UI, headless: the real window rendered by the software
+//! renderer, driven through the same callbacks a touch calls, against the
+//! demo kiosk (embedded HIS and payment simulators over HTTP, simulated
+//! devices on TCP and pseudo-terminals). Taps are counted per flow.
+//!
+//! One test function: a Slint platform can be installed once per process.
+
+use kiosk::app::App;
+use kiosk::ui::screenshot::{Headless, Tour};
+use kiosk::ui::{
+    Backend, Controller, HomePage, IdentifyPage, ListPage, PayPage, ResultPage, Screen, Session,
+    SlotPage,
+};
+use slint::{ComponentHandle, Model};
+use std::rc::Rc;
+use std::time::Duration;
+
+struct Kiosk {
+    rt: tokio::runtime::Runtime,
+    app: App,
+    _dir: tempfile::TempDir,
+}
+
+fn kiosk() -> Kiosk {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        (
+            "KIOSK_KIOSK__DATA_DIR",
+            format!("\"{}\"", dir.path().display()),
+        ),
+        ("KIOSK_TXN__QR_TIMEOUT_SECS", "10".to_string()),
+        ("KIOSK_TXN__POLL_INTERVAL_MS", "200".to_string()),
+        ("KIOSK_UI__IDLE_TIMEOUT_SECS", "30".to_string()),
+    ];
+    let cfg = kiosk::config::load(&[], env.into_iter().map(|(k, v)| (k.to_string(), v))).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(App::start(cfg)).unwrap();
+    Kiosk { rt, app, _dir: dir }
+}
+
+fn screen(c: &Controller) -> Screen {
+    c.window.global::<Session>().get_screen()
+}
+
+fn wait(h: &Headless, c: &Rc<Controller>, want: Screen) {
+    let c2 = c.clone();
+    assert!(
+        h.wait(Duration::from_secs(20), move || screen(&c2) == want),
+        "waited for {want:?}, still on {:?}",
+        screen(c)
+    );
+}
+
+/// Tap counter: every patient-facing callback goes through here.
+#[derive(Default)]
+struct Taps(u32);
+impl Taps {
+    fn tap(&mut self) {
+        self.0 += 1;
+    }
+}
+
+fn first_enabled_item(c: &Controller) -> String {
+    c.window
+        .global::<ListPage>()
+        .get_items()
+        .iter()
+        .find(|i| i.enabled)
+        .map(|i| i.id.to_string())
+        .expect("an enabled row")
+}
+
+#[test]
+fn every_flow_headless() {
+    let k = kiosk();
+    let h = Headless::install().unwrap();
+    h.set_size(1080, 1920);
+    let be = Backend::of(&k.app, k.rt.handle().clone());
+    let c = Controller::new(k.app.cfg.clone(), be.clone()).unwrap();
+    c.window.show().unwrap();
+    let seed = be.demo_seed.unwrap();
+    let patients = kiosk::his::sim::seed::patients(seed);
+    let out = tempfile::tempdir().unwrap();
+    let tour = Tour {
+        headless: &h,
+        c: c.clone(),
+        be: be.clone(),
+        out: out.path().to_path_buf(),
+        prefix: String::new(),
+        shots: Vec::new(),
+    };
+
+    // --- Same-day registration: the card first, then at most five taps. ---
+    let sims = &k.app.devices.sims;
+    let idr = sims.id_reader.as_ref().unwrap();
+    let p = &patients[20];
+    c.start_background();
+    idr.insert(kiosk_drivers::idcard::frame::CardText {
+        name: p.name.clone(),
+        sex: '1',
+        nation: "01".into(),
+        birth: p.birth_date.format("%Y%m%d").to_string(),
+        address: "浙江省宁波市".into(),
+        id_number: p.id_number.clone(),
+        issuer: "宁波市公安局".into(),
+        valid_from: "20200101".into(),
+        valid_to: "长期".into(),
+    });
+    let c2 = c.clone();
+    assert!(
+        h.wait(Duration::from_secs(20), move || c2
+            .window
+            .global::<Session>()
+            .get_patient()
+            .contains('*')),
+        "the card on the reader identified the patient"
+    );
+    idr.remove();
+    let mut taps = Taps::default();
+    taps.tap();
+    c.window.global::<HomePage>().invoke_open("register".into());
+    wait(&h, &c, Screen::List);
+    taps.tap();
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(first_enabled_item(&c).into());
+    let c2 = c.clone();
+    assert!(h.wait(Duration::from_secs(20), move || {
+        screen(&c2) == Screen::List && c2.window.global::<Session>().get_step() == 2
+    }));
+    taps.tap();
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(first_enabled_item(&c).into());
+    wait(&h, &c, Screen::Slots);
+    let slot = c
+        .window
+        .global::<SlotPage>()
+        .get_slots()
+        .iter()
+        .find(|s| s.enabled)
+        .unwrap();
+    taps.tap();
+    c.window.global::<SlotPage>().invoke_pick(slot.id.clone());
+    taps.tap();
+    c.window.global::<SlotPage>().invoke_confirm();
+    wait(&h, &c, Screen::PayMethod);
+    let amount = c.window.global::<PayPage>().get_amount().to_string();
+    assert!(amount.starts_with('¥'), "{amount}");
+    // The patient shows a payment code to the scanner: no tap needed.
+    let sc = sims.scanner.as_ref().unwrap();
+    sc.scan("134512345678901234").unwrap();
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_ok(), "{} {}", r.get_title(), r.get_message());
+    assert!(r.get_title().contains("挂号成功"), "{}", r.get_title());
+    assert!(r.get_message().contains(&amount), "{}", r.get_message());
+    assert!(!r.get_next().is_empty(), "where to go next");
+    assert!(taps.0 <= 5, "{} taps after the card", taps.0);
+    let slips = sims
+        .printer
+        .as_ref()
+        .unwrap()
+        .wait_slips(1, Duration::from_secs(5));
+    assert!(slips.last().unwrap().text().contains("挂号凭条"));
+    r.invoke_rate(3);
+    assert!(r.get_rated());
+    r.invoke_done();
+    wait(&h, &c, Screen::Home);
+    assert_eq!(c.window.global::<Session>().get_patient(), "");
+
+    // --- An invalid ID number typed: a clear error, no confirm. ---
+    c.window.global::<HomePage>().invoke_open("register".into());
+    wait(&h, &c, Screen::Identify);
+    for k in "330203195203140019".chars() {
+        c.window
+            .global::<IdentifyPage>()
+            .invoke_key(k.to_string().into());
+    }
+    let idp = c.window.global::<IdentifyPage>();
+    assert!(!idp.get_complete());
+    assert!(idp.get_error().contains("校验位"), "{}", idp.get_error());
+    idp.invoke_key("⌫".into());
+    idp.invoke_key("1".into());
+    assert!(idp.get_complete(), "{}", idp.get_error());
+    c.window.global::<Session>().invoke_home();
+
+    // --- Idle timeout wipes the session. ---
+    tour.identify(21).unwrap();
+    assert_ne!(c.window.global::<Session>().get_patient(), "");
+    c.window.global::<HomePage>().invoke_open("book".into());
+    wait(&h, &c, Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_dates().row_count(), 7);
+    for _ in 0..30 {
+        c.tick();
+    }
+    assert_eq!(screen(&c), Screen::Home);
+    assert_eq!(c.window.global::<Session>().get_patient(), "");
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 0);
+
+    // --- QR payment that times out: nothing charged, the slot released. ---
+    tour.identify(22).unwrap();
+    c.window.global::<HomePage>().invoke_open("register".into());
+    wait(&h, &c, Screen::List);
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(first_enabled_item(&c).into());
+    let c2 = c.clone();
+    assert!(h.wait(Duration::from_secs(20), move || c2
+        .window
+        .global::<Session>()
+        .get_step()
+        == 2));
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(first_enabled_item(&c).into());
+    wait(&h, &c, Screen::Slots);
+    let slot = c
+        .window
+        .global::<SlotPage>()
+        .get_slots()
+        .iter()
+        .find(|s| s.enabled)
+        .unwrap();
+    c.window.global::<SlotPage>().invoke_pick(slot.id.clone());
+    c.window.global::<SlotPage>().invoke_confirm();
+    wait(&h, &c, Screen::PayMethod);
+    c.window.global::<PayPage>().invoke_choose("qr".into());
+    wait(&h, &c, Screen::PayQr);
+    // A payment in progress never times out on idle.
+    for _ in 0..40 {
+        c.tick();
+    }
+    assert_eq!(screen(&c), Screen::PayQr);
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(!r.get_ok());
+    assert!(r.get_next().contains("未扣款"), "{}", r.get_next());
+    c.window.global::<Session>().invoke_home();
+
+    // --- HIS down: a plain message, no raw error. ---
+    let his_url = k.app.his_sim.as_ref().unwrap().addr;
+    let token = k.app.cfg.his_token().unwrap();
+    k.rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{his_url}/sim/faults"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"operation": "listDepartments", "kind": "error", "status": 503, "times": 10}))
+            .send()
+            .await
+            .unwrap()
+    });
+    tour.identify(23).unwrap();
+    c.window.global::<HomePage>().invoke_open("register".into());
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(!r.get_ok());
+    let msg = r.get_message().to_string();
+    assert!(!msg.contains("503") && !msg.contains("HTTP"), "{msg}");
+    assert!(!msg.is_empty());
+    k.rt.block_on(async {
+        reqwest::Client::new()
+            .delete(format!("http://{his_url}/sim/faults"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+    });
+    c.window.global::<Session>().invoke_home();
+
+    // --- Printer out of paper: paid services disabled, with the reason. ---
+    let ps = sims.printer.as_ref().unwrap();
+    ps.set_paper_lines(Some(0));
+    k.app.devices.printer.check();
+    c.refresh_tiles();
+    let tiles = c.window.global::<HomePage>().get_tiles();
+    assert!(tiles
+        .iter()
+        .all(|t| !t.enabled && t.reason.contains("缺纸")));
+    c.window.global::<HomePage>().invoke_open("register".into());
+    wait(&h, &c, Screen::Result);
+    assert!(!c.window.global::<ResultPage>().get_ok());
+    ps.load_paper(None);
+    k.app.devices.printer.check();
+    c.refresh_tiles();
+    assert!(c
+        .window
+        .global::<HomePage>()
+        .get_tiles()
+        .iter()
+        .all(|t| t.enabled));
+
+    // --- Settlement and check-in reach their lists; English switch. ---
+    c.window.global::<Session>().invoke_home();
+    c.window.global::<Session>().invoke_switch_language();
+    assert_eq!(c.window.global::<Session>().get_language(), "en");
+    let titles: Vec<String> = c
+        .window
+        .global::<HomePage>()
+        .get_tiles()
+        .iter()
+        .map(|t| t.title.to_string())
+        .collect();
+    assert!(titles.contains(&"Register today".to_string()), "{titles:?}");
+    tour.identify(65).unwrap();
+    c.window.global::<HomePage>().invoke_open("check_in".into());
+    wait(&h, &c, Screen::List);
+    assert!(c.window.global::<ListPage>().get_items().row_count() >= 1);
+    // Every screen rendered without panicking along the way.
+    let (w, hgt, px) = h.render();
+    assert_eq!((w, hgt), (1080, 1920));
+    assert!(
+        px.iter().any(|p| p.r != p.g),
+        "something coloured on screen"
+    );
+    c.window.hide().unwrap();
+    k.rt.block_on(k.app.shutdown());
+}
