@@ -17,6 +17,8 @@ pkg_installed fontconfig || need_apt+=(fontconfig)
 # The health card driver links against PC/SC (libpcsclite); the serial
 # device tests and the third-party scanner emulator use socat pty pairs.
 pkg_installed libpcsclite-dev || need_apt+=(libpcsclite-dev)
+# The Slint UI finds its fonts through fontconfig (yeslogic-fontconfig-sys links it).
+pkg_installed libfontconfig-dev || need_apt+=(libfontconfig-dev)
 have socat || need_apt+=(socat)
 # The OpenAPI conformance check runs schemathesis from a Python venv.
 have python3 || need_apt+=(python3)
