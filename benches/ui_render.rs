@@ -8,8 +8,7 @@
 //! - resident memory after a complete same-day registration (identify,
 //!   department, doctor, slot, QR payment, result).
 
-use kiosk::app::App;
-use kiosk::ui::screenshot::{Headless, Tour};
+use kiosk::ui::screenshot::{demo_app, Headless, Tour};
 use kiosk::ui::{Backend, Controller};
 use slint::ComponentHandle;
 use std::time::{Duration, Instant};
@@ -39,17 +38,7 @@ fn status_kb(key: &str) -> u64 {
 fn main() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let env = [(
-        "KIOSK_KIOSK__DATA_DIR".to_string(),
-        format!("\"{}\"", dir.path().display()),
-    )];
-    let cfg = kiosk::config::load(&[], env).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = rt.block_on(App::start(cfg)).unwrap();
+    let (rt, app) = demo_app(dir.path(), &[]).unwrap();
     let h = Headless::install().unwrap();
     h.set_size(1080, 1920);
     let be = Backend::of(&app, rt.handle().clone());
@@ -80,33 +69,7 @@ fn main() {
         shots: Vec::new(),
     };
     // Up to the slot grid, then measure it.
-    c.window
-        .global::<kiosk::ui::HomePage>()
-        .invoke_open("register".into());
-    tour.identify(30).unwrap();
-    tour.wait_for("departments", kiosk::ui::Screen::List)
-        .unwrap();
-    let pick = |c: &Controller| {
-        use slint::Model;
-        c.window
-            .global::<kiosk::ui::ListPage>()
-            .get_items()
-            .iter()
-            .find(|i| i.enabled)
-            .map(|i| i.id)
-            .unwrap()
-    };
-    c.window
-        .global::<kiosk::ui::ListPage>()
-        .invoke_pick(pick(&c));
-    let c2 = c.clone();
-    h.wait(Duration::from_secs(20), move || {
-        c2.window.global::<kiosk::ui::Session>().get_step() == 2
-    });
-    c.window
-        .global::<kiosk::ui::ListPage>()
-        .invoke_pick(pick(&c));
-    tour.wait_for("slots", kiosk::ui::Screen::Slots).unwrap();
+    tour.to_slots(30).unwrap();
     let mut v = Vec::new();
     for _ in 0..40 {
         let t = Instant::now();

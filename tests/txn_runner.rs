@@ -32,7 +32,15 @@ async fn free_slot(s: &Stack, date: chrono::NaiveDate) -> String {
 
 /// Start a same-day registration on `slot` (held, ready to pay).
 async fn register(s: &Stack, who: &kiosk::txn::PatientRef, slot: &str) -> kiosk::txn::Prepared {
-    s.runner
+    register_on(&s.runner, who, slot).await
+}
+
+async fn register_on(
+    runner: &kiosk::txn::Runner,
+    who: &kiosk::txn::PatientRef,
+    slot: &str,
+) -> kiosk::txn::Prepared {
+    runner
         .start(
             who,
             Intent::Registration {
@@ -42,6 +50,21 @@ async fn register(s: &Stack, who: &kiosk::txn::PatientRef, slot: &str) -> kiosk:
         )
         .await
         .unwrap()
+}
+
+/// The stack's HIS and payment clients with another printer and a journal in `dir`.
+fn runner_with_printer(
+    s: &Stack,
+    dir: &std::path::Path,
+    printer: std::sync::Arc<dyn kiosk::print::ReceiptPrinter>,
+) -> kiosk::txn::Runner {
+    kiosk::txn::Runner::new(
+        kiosk::txn::Journal::open(&dir.join("j.db"), "K01").unwrap(),
+        s.his_client.clone(),
+        s.pay_client.clone(),
+        printer,
+        s.runner.config().clone(),
+    )
 }
 
 fn code(suffix: &str) -> String {
@@ -433,29 +456,18 @@ async fn a_dead_printer_never_undoes_a_payment() {
     let s = Stack::start().await;
     // Swap in a printer whose device node does not exist.
     let dir = tempfile::tempdir().unwrap();
-    let runner = kiosk::txn::Runner::new(
-        kiosk::txn::Journal::open(&dir.path().join("j.db"), "K01").unwrap(),
-        s.his_client.clone(),
-        s.pay_client.clone(),
+    let runner = runner_with_printer(
+        &s,
+        dir.path(),
         std::sync::Arc::new(kiosk::print::EscPosPrinter::new(
             kiosk::print::Link::UsbLp(dir.path().join("lp0")),
             48,
             std::time::Duration::from_secs(1),
         )),
-        s.runner.config().clone(),
     );
     let (who, _) = s.patient(9);
     let slot = free_slot(&s, today()).await;
-    let p = runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot,
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register_on(&runner, &who, &slot).await;
     let o = runner.pay_with_code(p.txn.id, &code("0001")).await.unwrap();
     let Outcome::Completed { txn, printed } = o else {
         panic!("{o:?}")
@@ -483,27 +495,12 @@ async fn paper_out_mid_slip_keeps_a_reprint_and_pauses_paid_services_until_a_new
         .with_print_timeout(std::time::Duration::from_secs(1)),
     );
     let dir = tempfile::tempdir().unwrap();
-    let runner = kiosk::txn::Runner::new(
-        kiosk::txn::Journal::open(&dir.path().join("j.db"), "K01").unwrap(),
-        s.his_client.clone(),
-        s.pay_client.clone(),
-        printer.clone(),
-        s.runner.config().clone(),
-    );
+    let runner = runner_with_printer(&s, dir.path(), printer.clone());
     // A few lines of paper left: the slip runs out part-way.
     sim.set_paper_lines(Some(8));
     let (who, _) = s.patient(11);
     let slot = free_slot(&s, today()).await;
-    let p = runner
-        .start(
-            &who,
-            Intent::Registration {
-                slot_id: slot,
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register_on(&runner, &who, &slot).await;
     let o = runner.pay_with_code(p.txn.id, &code("0001")).await.unwrap();
     let Outcome::Completed { txn, printed } = o else {
         panic!("{o:?}")
@@ -548,16 +545,7 @@ async fn paper_out_mid_slip_keeps_a_reprint_and_pauses_paid_services_until_a_new
     let t = runner.with_journal(|j| j.get(txn.id)).unwrap();
     assert!(!t.reprint_needed, "a successful reprint clears the flag");
     let (other, _) = s.patient(12);
-    let p = runner
-        .start(
-            &other,
-            Intent::Registration {
-                slot_id: slot,
-                referral: false,
-            },
-        )
-        .await
-        .unwrap();
+    let p = register_on(&runner, &other, &slot).await;
     runner.cancel(p.txn.id).await.unwrap();
     let sum = s.reconcile_with(&runner).await;
     assert_eq!(sum.unexplained(), 0, "{}", sum.mismatches_csv());

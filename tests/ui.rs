@@ -5,8 +5,7 @@
 //!
 //! One test function: a Slint platform can be installed once per process.
 
-use kiosk::app::App;
-use kiosk::ui::screenshot::{Headless, Tour};
+use kiosk::ui::screenshot::{demo_app, Headless, Tour};
 use kiosk::ui::{
     Backend, Controller, HomePage, IdentifyPage, ListPage, PayPage, ResultPage, Screen, Session,
     SlotPage,
@@ -17,28 +16,21 @@ use std::time::Duration;
 
 struct Kiosk {
     rt: tokio::runtime::Runtime,
-    app: App,
+    app: kiosk::app::App,
     _dir: tempfile::TempDir,
 }
 
 fn kiosk() -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        (
-            "KIOSK_KIOSK__DATA_DIR",
-            format!("\"{}\"", dir.path().display()),
-        ),
-        ("KIOSK_TXN__QR_TIMEOUT_SECS", "10".to_string()),
-        ("KIOSK_TXN__POLL_INTERVAL_MS", "200".to_string()),
-        ("KIOSK_UI__IDLE_TIMEOUT_SECS", "30".to_string()),
-    ];
-    let cfg = kiosk::config::load(&[], env.into_iter().map(|(k, v)| (k.to_string(), v))).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = rt.block_on(App::start(cfg)).unwrap();
+    let (rt, app) = demo_app(
+        dir.path(),
+        &[
+            ("KIOSK_TXN__QR_TIMEOUT_SECS", "10"),
+            ("KIOSK_TXN__POLL_INTERVAL_MS", "200"),
+            ("KIOSK_UI__IDLE_TIMEOUT_SECS", "30"),
+        ],
+    )
+    .unwrap();
     Kiosk { rt, app, _dir: dir }
 }
 
@@ -85,7 +77,7 @@ fn every_flow_headless() {
     let seed = be.demo_seed.unwrap();
     let patients = kiosk::his::sim::seed::patients(seed);
     let out = tempfile::tempdir().unwrap();
-    let tour = Tour {
+    let mut tour = Tour {
         headless: &h,
         c: c.clone(),
         be: be.clone(),
@@ -203,30 +195,7 @@ fn every_flow_headless() {
     assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 0);
 
     // --- QR payment that times out: nothing charged, the slot released. ---
-    tour.identify(22).unwrap();
-    c.window.global::<HomePage>().invoke_open("register".into());
-    wait(&h, &c, Screen::List);
-    c.window
-        .global::<ListPage>()
-        .invoke_pick(first_enabled_item(&c).into());
-    let c2 = c.clone();
-    assert!(h.wait(Duration::from_secs(20), move || c2
-        .window
-        .global::<Session>()
-        .get_step()
-        == 2));
-    c.window
-        .global::<ListPage>()
-        .invoke_pick(first_enabled_item(&c).into());
-    wait(&h, &c, Screen::Slots);
-    let slot = c
-        .window
-        .global::<SlotPage>()
-        .get_slots()
-        .iter()
-        .find(|s| s.enabled)
-        .unwrap();
-    c.window.global::<SlotPage>().invoke_pick(slot.id.clone());
+    tour.to_slots(22).unwrap();
     c.window.global::<SlotPage>().invoke_confirm();
     wait(&h, &c, Screen::PayMethod);
     c.window.global::<PayPage>().invoke_choose("qr".into());

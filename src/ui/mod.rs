@@ -17,7 +17,7 @@ use crate::his::{BillFilter, HisError, HisGateway};
 use crate::txn::{CancelFlag, Intent, Outcome, PatientRef, Prepared, RunError};
 use chrono::{Datelike, NaiveDate};
 use kiosk_drivers::Health;
-use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
+use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,7 +131,6 @@ struct Flow {
     schedules: Vec<Schedule>,
     schedule: Option<Schedule>,
     slots: Vec<Slot>,
-    appointments: Vec<Appointment>,
     bills: Vec<Bill>,
     list: Option<ListKind>,
     prepared: Option<Prepared>,
@@ -207,8 +206,6 @@ pub struct Controller {
     want_card: Arc<AtomicBool>,
     want_scan: Arc<AtomicBool>,
     timers: RefCell<Vec<slint::Timer>>,
-    /// Screens as seen, for tests and screenshots.
-    pub seen: RefCell<Vec<Screen>>,
 }
 
 impl Controller {
@@ -225,7 +222,6 @@ impl Controller {
             want_card: Arc::new(AtomicBool::new(true)),
             want_scan: Arc::new(AtomicBool::new(true)),
             timers: RefCell::new(Vec::new()),
-            seen: RefCell::new(Vec::new()),
             cfg,
         });
         CONTROLLER.with(|slot| *slot.borrow_mut() = Some(c.clone()));
@@ -572,7 +568,6 @@ impl Controller {
             ),
             Ordering::SeqCst,
         );
-        self.seen.borrow_mut().push(screen);
     }
 
     fn busy(&self, zh: &'static str, en: &'static str) {
@@ -580,7 +575,6 @@ impl Controller {
         s.set_busy_text(self.tr(L(zh, en)));
         s.set_busy(true);
         s.set_screen(Screen::Processing);
-        self.seen.borrow_mut().push(Screen::Processing);
     }
 
     fn step(&self, n: i32) {
@@ -634,7 +628,6 @@ impl Controller {
         self.flow.borrow_mut().history.clear();
         self.want_card.store(true, Ordering::SeqCst);
         self.want_scan.store(true, Ordering::SeqCst);
-        self.seen.borrow_mut().push(Screen::Home);
     }
 
     fn go_back(&self) {
@@ -658,14 +651,13 @@ impl Controller {
                     self.restore_list();
                 }
                 s.set_screen(p);
-                self.seen.borrow_mut().push(p);
             }
         }
     }
 
-    /// Which device a service needs, and whether it is usable.
-    fn blocked(&self, s: Service) -> Option<String> {
-        let _ = s;
+    /// Why paid services are out (every service here ends with a slip, so
+    /// all of them need the receipt printer), or `None`.
+    fn blocked(&self) -> Option<String> {
         match self.be.devices.printer.health() {
             Health::Fault(r) => Some(match self.l() {
                 Lang::Zh => format!("暂停服务：凭条打印机故障（{r}）"),
@@ -687,7 +679,7 @@ impl Controller {
             if !on {
                 continue;
             }
-            let reason = self.blocked(s);
+            let reason = self.blocked();
             tiles.push(TileData {
                 id: s.id().into(),
                 title: self.tr(s.title()),
@@ -713,7 +705,7 @@ impl Controller {
     }
 
     fn open(&self, s: Service) {
-        if let Some(reason) = self.blocked(s) {
+        if let Some(reason) = self.blocked() {
             self.result(
                 false,
                 L("暂停服务", "Out of service"),
@@ -1343,7 +1335,6 @@ impl Controller {
                     .filter(|a| a.can_check_in(today))
                     .map(|a| text::appointment_choice(lang, a))
                     .collect();
-                self.flow.borrow_mut().appointments = a;
                 self.set_list(
                     ListKind::Appointments,
                     L("请选择要签到的预约", "Choose the appointment to check in"),
@@ -1543,9 +1534,4 @@ pub fn run(app: &App, rt: tokio::runtime::Handle) -> Result<(), UiError> {
     c.window.run()?;
     CONTROLLER.with(|slot| slot.borrow_mut().take());
     Ok(())
-}
-
-/// Number of items a model holds (tests).
-pub fn model_len<T: Clone + 'static>(m: &ModelRc<T>) -> usize {
-    m.row_count()
 }

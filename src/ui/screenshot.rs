@@ -228,7 +228,10 @@ impl Tour<'_> {
     }
 
     /// Same-day registration up to the QR, then paid by "phone".
-    pub fn registration(&mut self, patient: usize, pay: bool) -> Result<(), ShotError> {
+    /// Same-day registration from the home tile up to a chosen slot: the
+    /// identify screen (with an invalid ID typed), then the patient's card,
+    /// department, doctor, and the first free slot.
+    pub fn to_slots(&mut self, patient: usize) -> Result<(), ShotError> {
         let c = self.c.clone();
         let w = &c.window;
         w.global::<super::HomePage>().invoke_open("register".into());
@@ -248,11 +251,17 @@ impl Tour<'_> {
         let dept = Self::first_enabled(&w.global::<super::ListPage>().get_items())
             .ok_or_else(|| ShotError::Data("no department".into()))?;
         w.global::<super::ListPage>().invoke_pick(dept.into());
-        let c = self.c.clone();
-        self.headless.wait(Duration::from_secs(20), move || {
-            c.flow.borrow().list == Some(super::ListKind::Doctors)
-                && c.window.global::<super::Session>().get_screen() == Screen::List
-        });
+        let c2 = self.c.clone();
+        if !self.headless.wait(Duration::from_secs(20), move || {
+            c2.flow.borrow().list == Some(super::ListKind::Doctors)
+                && c2.window.global::<super::Session>().get_screen() == Screen::List
+        }) {
+            return Err(ShotError::Stuck {
+                step: "doctors".into(),
+                secs: 20,
+                screen: self.screen(),
+            });
+        }
         self.shot("doctors")?;
         let doc = Self::first_enabled(&w.global::<super::ListPage>().get_items())
             .ok_or_else(|| ShotError::Data("no doctor with places left".into()))?;
@@ -269,6 +278,14 @@ impl Tour<'_> {
         .ok_or_else(|| ShotError::Data("no free slot".into()))?;
         w.global::<super::SlotPage>().invoke_pick(slot.into());
         self.shot("slots")?;
+        Ok(())
+    }
+
+    /// Same-day registration to the end: paid by "phone" through the QR, or cancelled.
+    pub fn registration(&mut self, patient: usize, pay: bool) -> Result<(), ShotError> {
+        self.to_slots(patient)?;
+        let c = self.c.clone();
+        let w = &c.window;
         w.global::<super::SlotPage>().invoke_confirm();
         self.wait_for("payment choice", Screen::PayMethod)?;
         self.shot("pay-method")?;
@@ -347,6 +364,30 @@ impl Tour<'_> {
         w.global::<super::Session>().invoke_home();
         Ok(())
     }
+}
+
+/// The demo kiosk (embedded simulators, simulated devices) on its own tokio
+/// runtime, with its data under `data_dir` and config overrides from
+/// `KIOSK_<SECTION>__<KEY>` pairs: for tests and benchmarks.
+pub fn demo_app(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+) -> Result<(tokio::runtime::Runtime, crate::app::App), ShotError> {
+    let mut vars = vec![(
+        "KIOSK_KIOSK__DATA_DIR".to_string(),
+        format!("\"{}\"", data_dir.display()),
+    )];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let cfg = crate::config::load(&[], vars).map_err(|e| ShotError::Data(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| ShotError::Data(format!("starting tokio: {e}")))?;
+    let app = rt
+        .block_on(crate::app::App::start(cfg))
+        .map_err(|e| ShotError::Data(e.to_string()))?;
+    Ok((rt, app))
 }
 
 /// `kiosk screenshot --out DIR`: every screen, both languages, elderly mode,

@@ -206,21 +206,22 @@ impl EscPosPrinter {
         }
     }
 
-    /// Read exactly `buf.len()` bytes before `deadline`.
+    /// Read exactly `buf.len()` bytes within `timeout`.
     fn read_answer(
         &self,
         conn: &mut dyn Duplex,
         buf: &mut [u8],
-        deadline: Instant,
+        timeout: Duration,
         what: &'static str,
     ) -> Result<(), PrinterError> {
+        let deadline = Instant::now() + timeout;
         let mut got = 0;
         while got < buf.len() {
             if Instant::now() >= deadline {
                 return Err(PrinterError::Timeout {
                     link: self.name(),
                     what,
-                    timeout: self.timeout,
+                    timeout,
                 });
             }
             match conn.read(&mut buf[got..]) {
@@ -254,12 +255,7 @@ impl EscPosPrinter {
         conn.write_all(&req).map_err(|e| self.io(e))?;
         conn.flush().map_err(|e| self.io(e))?;
         let mut ans = [0u8; 3];
-        self.read_answer(
-            conn,
-            &mut ans,
-            Instant::now() + self.timeout,
-            "DLE EOT (real-time status)",
-        )?;
+        self.read_answer(conn, &mut ans, self.timeout, "DLE EOT (real-time status)")?;
         PrinterStatus::from_real_time(ans[0], ans[1], ans[2]).map_err(|source| {
             PrinterError::Garbage {
                 link: self.name(),
@@ -310,7 +306,7 @@ impl EscPosPrinter {
         match self.read_answer(
             conn.as_mut(),
             &mut done,
-            Instant::now() + self.print_timeout,
+            self.print_timeout,
             "GS r (end of slip)",
         ) {
             Ok(()) => {
