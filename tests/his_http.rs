@@ -1073,3 +1073,84 @@ async fn the_gateway_refuses_strangers_and_bad_requests_in_its_envelope() {
         ErrorCode::NotFound
     );
 }
+
+#[tokio::test]
+async fn the_queue_of_todays_visit_over_http_with_its_errors_and_faults() {
+    // 08:37 on the seed day: number 3 is with the doctor (08:30-08:45).
+    let sim = Sim::start_with(|c| c.start_time = chrono::NaiveTime::from_hms_opt(8, 37, 0)).await;
+    let his = sim.client("K01");
+    let patients = kiosk::his::sim::seeded_patients(&sim.handle);
+    let mine = &patients[kiosk::his::sim::QUEUE_PATIENT];
+    let appt = his
+        .appointments(&mine.patient_id, Some(today()))
+        .await
+        .unwrap()
+        .remove(0);
+    let q = his.queue(&appt.appointment_id).await.unwrap();
+    assert_eq!(q.appointment_id, appt.appointment_id);
+    assert_eq!(
+        (q.state, q.queue_number, q.now_serving, q.ahead),
+        (QueueState::Waiting, Some(8), Some(3), 4)
+    );
+    assert_eq!(q.estimated_wait_min, Some(68), "called at 09:45");
+    assert_eq!(q.location, appt.location);
+    assert_eq!(q.department_name_zh, appt.department_name_zh);
+    assert_eq!(q.as_of.date_naive(), today());
+
+    // Refusals keep their codes and the gateway's words.
+    let e = his.queue("AP999999").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound));
+    assert!(!e.is_transient());
+    // A path parameter is one escaped segment, never more path.
+    let e = his.queue("AP000001/cancel").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound));
+    assert_eq!(
+        his.queue("").await.unwrap_err().kind,
+        HisErrorKind::InvalidRequest
+    );
+    let later = his
+        .appointments(
+            &patients[kiosk::his::sim::FIRST_BOOKED_PATIENT + 12].patient_id,
+            None,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(later.date > today());
+    let e = his.queue(&later.appointment_id).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::InvalidState));
+    let (zh, en) = e.gateway_message.clone().unwrap();
+    assert!(zh.contains(&later.date.to_string()), "{zh}");
+    assert!(en.contains("day of the appointment"), "{en}");
+
+    // A garbled answer is Malformed; with retries it is absorbed.
+    let once = sim.client_with("K01", Duration::from_secs(2), 1);
+    sim.fault(serde_json::json!({"operation": "getQueue", "kind": "malformed", "times": 1}))
+        .await;
+    let e = once.queue(&appt.appointment_id).await.unwrap_err();
+    assert_eq!(e.kind, HisErrorKind::Malformed);
+    assert!(
+        e.detail.contains("does not match the protocol"),
+        "{}",
+        e.detail
+    );
+    sim.fault(serde_json::json!({"operation": "getQueue", "kind": "malformed", "times": 2}))
+        .await;
+    assert_eq!(
+        his.queue(&appt.appointment_id).await.unwrap().queue_number,
+        Some(8)
+    );
+    // A silent gateway is a timeout, a busy one 503: both transient reads.
+    let quick = sim.client_with("K01", Duration::from_millis(500), 1);
+    sim.fault(serde_json::json!({"operation": "getQueue", "kind": "timeout", "times": 1}))
+        .await;
+    let e = quick.queue(&appt.appointment_id).await.unwrap_err();
+    assert_eq!(e.kind, HisErrorKind::Timeout);
+    assert!(e.is_transient() && !e.outcome_unknown());
+    sim.fault(
+        serde_json::json!({"operation": "getQueue", "kind": "error", "status": 503, "times": 1}),
+    )
+    .await;
+    let e = once.queue(&appt.appointment_id).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Unavailable));
+}

@@ -18,4 +18,4 @@ pub use person::{mask_name, CardKind, InsuranceType, Patient, Phone, PhoneError,
 pub use report::{Report, ReportKind, ReportStatus};
 pub use schedule::*;
 pub use time::{cst, to_cst, ClockTime, Instant};
-pub use visit::{Appointment, AppointmentKind, AppointmentStatus};
+pub use visit::{Appointment, AppointmentKind, AppointmentStatus, QueueState, QueueStatus};

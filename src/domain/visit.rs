@@ -1,6 +1,6 @@
 //! Appointments: same-day registrations (挂号) and bookings (预约).
 
-use super::{ClockTime, Location, Money, PaymentRef};
+use super::{ClockTime, Instant, Location, Money, PaymentRef};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,47 @@ impl Appointment {
     pub fn can_check_in(&self, today: NaiveDate) -> bool {
         self.status == AppointmentStatus::Booked && self.date == today
     }
+}
+
+/// Where a patient stands in the queue of today's doctor's session.
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Booked for today, not checked in yet: no number, not in the queue.
+    NotCheckedIn,
+    /// Checked in, not called yet.
+    Waiting,
+    /// Called: with the doctor now.
+    Called,
+    /// Seen: the consultation is over.
+    Seen,
+}
+
+/// A patient's place in the queue of their appointment's session, today
+/// (`GET /v1/appointments/{appointment_id}/queue`, R8, R13).
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueStatus {
+    pub appointment_id: String,
+    pub state: QueueState,
+    /// The patient's number; null until checked in.
+    pub queue_number: Option<u32>,
+    /// The last number called in this room (being seen, or the last one
+    /// seen); null while nobody has been called yet, e.g. before the session.
+    pub now_serving: Option<u32>,
+    /// Checked-in patients before this one still waiting to be called (not
+    /// checked in: every checked-in patient still waiting).
+    pub ahead: u32,
+    /// Minutes until the patient is called (not checked in: if checked in
+    /// now); 0 once called; null after being seen or when HIS cannot say.
+    pub estimated_wait_min: Option<u32>,
+    /// The consulting room.
+    pub location: Location,
+    pub doctor_name: String,
+    pub department_name_zh: String,
+    pub department_name_en: String,
+    /// When HIS worked this out.
+    pub as_of: Instant,
 }
 
 #[cfg(test)]
@@ -133,5 +174,29 @@ mod tests {
         assert_eq!(v["start"], "09:00");
         assert_eq!(v["fee_fen"], 1500);
         assert!(v["queue_number"].is_null());
+    }
+
+    #[test]
+    fn a_queue_position_serializes_as_the_protocol_writes_it() {
+        let a = appt(AppointmentStatus::CheckedIn, true);
+        let q = QueueStatus {
+            appointment_id: a.appointment_id,
+            state: QueueState::NotCheckedIn,
+            queue_number: None,
+            now_serving: Some(3),
+            ahead: 2,
+            estimated_wait_min: Some(45),
+            location: a.location,
+            doctor_name: a.doctor_name,
+            department_name_zh: a.department_name_zh,
+            department_name_en: a.department_name_en,
+            as_of: chrono::DateTime::parse_from_rfc3339("2026-11-24T08:30:00+08:00").unwrap(),
+        };
+        let v = serde_json::to_value(&q).unwrap();
+        assert_eq!(v["state"], "not_checked_in");
+        assert!(v["queue_number"].is_null());
+        assert_eq!(v["now_serving"], 3);
+        assert_eq!(v["as_of"], "2026-11-24T08:30:00+08:00");
+        assert_eq!(serde_json::from_value::<QueueStatus>(v).unwrap(), q);
     }
 }

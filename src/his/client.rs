@@ -591,6 +591,26 @@ impl HisGateway for HttpHis {
         self.json(op, url, Some(key), json_body(&req)).await
     }
 
+    async fn queue(&self, appointment_id: &str) -> Result<QueueStatus, HisError> {
+        let op = Operation::GetQueue;
+        let url = self.url(
+            &["appointments", self.seg(op, appointment_id)?, "queue"],
+            &[],
+        );
+        let q: QueueStatus = self.json(op, url, None, Body::None).await?;
+        if q.appointment_id != appointment_id {
+            return Err(HisError::new(
+                op,
+                HisErrorKind::Malformed,
+                format!(
+                    "asked for the queue of {appointment_id}, got {}",
+                    q.appointment_id
+                ),
+            ));
+        }
+        Ok(q)
+    }
+
     async fn bills(&self, patient_id: &str, filter: BillFilter) -> Result<Vec<Bill>, HisError> {
         let op = Operation::ListBills;
         let q = [("status", filter.as_str().to_string())];

@@ -144,6 +144,10 @@ pub trait HisGateway: Send + Sync {
         appointment_id: &str,
         reason: &str,
     ) -> Result<Appointment, HisError>;
+    /// The patient's place in the queue of a checked-in (or booked) appointment
+    /// today. A cancelled appointment, or one on another day, is
+    /// `INVALID_STATE`; an unknown one `NOT_FOUND`.
+    async fn queue(&self, appointment_id: &str) -> Result<QueueStatus, HisError>;
     async fn bills(&self, patient_id: &str, filter: BillFilter) -> Result<Vec<Bill>, HisError>;
     async fn pre_settle(
         &self,

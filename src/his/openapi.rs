@@ -169,6 +169,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         (200, schema_ref::<Appointment>(g)),
     );
     add(
+        GetQueue,
+        "The patient's place in today's queue of the appointment's session",
+        "appointments",
+        &["appointment_id"],
+        vec![],
+        None,
+        (200, schema_ref::<QueueStatus>(g)),
+    );
+    add(
         ListBills,
         "A patient's outpatient bills with items",
         "billing",
@@ -362,7 +371,7 @@ pub fn document() -> Value {
             json!({"description": ok_desc, "content": ok_content}),
         );
         let mut errs = vec!["400", "401", "403", "404", "500", "503"];
-        if o.op.is_write() || matches!(o.op, Operation::GetReportDocument) {
+        if o.op.is_write() || matches!(o.op, Operation::GetReportDocument | Operation::GetQueue) {
             errs.push("409");
         }
         errs.sort();

@@ -20,6 +20,7 @@ pub enum Operation {
     ListAppointments,
     CheckIn,
     CancelAppointment,
+    GetQueue,
     ListBills,
     PreSettle,
     Settle,
@@ -32,7 +33,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 22] = [
+    pub const ALL: [Operation; 23] = [
         Operation::Ping,
         Operation::LookupPatient,
         Operation::EnrollPatient,
@@ -46,6 +47,7 @@ impl Operation {
         Operation::ListAppointments,
         Operation::CheckIn,
         Operation::CancelAppointment,
+        Operation::GetQueue,
         Operation::ListBills,
         Operation::PreSettle,
         Operation::Settle,
@@ -74,6 +76,7 @@ impl Operation {
             ListAppointments => ("GET", "/v1/patients/{patient_id}/appointments"),
             CheckIn => ("POST", "/v1/appointments/{appointment_id}/check-in"),
             CancelAppointment => ("POST", "/v1/appointments/{appointment_id}/cancel"),
+            GetQueue => ("GET", "/v1/appointments/{appointment_id}/queue"),
             ListBills => ("GET", "/v1/patients/{patient_id}/bills"),
             PreSettle => ("POST", "/v1/pre-settlements"),
             Settle => ("POST", "/v1/settlements"),
@@ -108,6 +111,7 @@ impl Operation {
             ListAppointments => "listAppointments",
             CheckIn => "checkIn",
             CancelAppointment => "cancelAppointment",
+            GetQueue => "getQueue",
             ListBills => "listBills",
             PreSettle => "preSettle",
             Settle => "settle",
@@ -145,5 +149,6 @@ mod tests {
         assert!(!Operation::LookupPatient.is_write());
         assert!(Operation::CreateHold.is_write());
         assert!(!Operation::ListSlots.is_write());
+        assert!(!Operation::GetQueue.is_write());
     }
 }

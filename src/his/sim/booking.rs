@@ -154,7 +154,7 @@ fn next_queue_number(conn: &Connection, schedule_id: &str) -> rusqlite::Result<u
     .map(|n| n as u32)
 }
 
-fn require_appointment(conn: &Connection, id: &str) -> ApiResult<Appointment> {
+pub fn require_appointment(conn: &Connection, id: &str) -> ApiResult<Appointment> {
     store::appointment(conn, id)?.ok_or_else(|| ApiError::not_found("预约", "appointment"))
 }
 
@@ -218,8 +218,8 @@ pub fn register(conn: &Connection, ctx: &Ctx, req: &RegisterRequest) -> ApiResul
     conn.execute(
         "INSERT INTO appointments (appointment_id, patient_id, schedule_id, slot_id, hold_id, kind,
                                    status, referral, fee_fen, fee_paid, queue_number, payment,
-                                   refund_due_fen, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13)",
+                                   refund_due_fen, created_at, checked_in_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13, ?14)",
         params![
             appointment_id,
             req.patient_id,
@@ -234,6 +234,7 @@ pub fn register(conn: &Connection, ctx: &Ctx, req: &RegisterRequest) -> ApiResul
             queue,
             req.payment.as_ref().map(to_json),
             ctx.unix(),
+            registration.then(|| ctx.unix()),
         ],
     )?;
     conn.execute(
@@ -308,9 +309,9 @@ pub fn check_in(conn: &Connection, ctx: &Ctx, id: &str, req: &CheckInRequest) ->
     let queue = next_queue_number(conn, &appt.schedule_id)?;
     conn.execute(
         "UPDATE appointments SET status = 'checked_in', queue_number = ?2, fee_paid = 1,
-                payment = COALESCE(?3, payment)
+                payment = COALESCE(?3, payment), checked_in_at = ?4
          WHERE appointment_id = ?1",
-        params![id, queue, payment.map(to_json)],
+        params![id, queue, payment.map(to_json), ctx.unix()],
     )?;
     if let Some(p) = payment {
         store::post_ledger(

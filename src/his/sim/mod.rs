@@ -16,8 +16,12 @@
 //!   names, full ID numbers, phones and insurance). The first patient has
 //!   every kind of card, employee insurance and unpaid bills; patients from
 //!   [`FIRST_BOOKED_PATIENT`] on have appointments already (some today), the
-//!   ones before have none. [`unknown_id_numbers`] are valid ID numbers no
-//!   seed ever enrols.
+//!   ones before have none; [`QUEUE_PATIENT`] is checked in on the seed
+//!   day's morning with others ahead in the queue. [`unknown_id_numbers`]
+//!   are valid ID numbers no seed ever enrols.
+//! - The consulting-room queue (`getQueue`): the doctor calls a session's
+//!   checked-in patients in number order from the session's start, one slot
+//!   length each, never before they checked in (`queue.rs`).
 //! - Control endpoints (bearer token only): `POST/GET/DELETE /sim/faults`
 //!   (answers `{"faults": [...]}`; a fault without `times` fires once,
 //!   `"times": null` until cleared), `POST /sim/clock {"advance_secs"}`,
@@ -39,6 +43,7 @@ mod http;
 mod known;
 mod patients;
 pub mod pdf;
+mod queue;
 mod records;
 mod rng;
 pub mod seed;
@@ -49,7 +54,7 @@ mod tests;
 
 pub use faults::{Fault, FaultKind};
 pub use known::{seeded_cards, seeded_patients};
-pub use seed::{SeedPatient, FIRST_BOOKED_PATIENT};
+pub use seed::{SeedPatient, FIRST_BOOKED_PATIENT, QUEUE_PATIENT};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -13,12 +13,18 @@ use rusqlite::{params, Connection};
 use std::collections::HashSet;
 
 /// How many patients the seed enrols.
-pub const PATIENTS: usize = 80;
+pub const PATIENTS: usize = 86;
 /// How many days of schedules are open for booking: today and the next six.
 pub const BOOKING_DAYS: i64 = 7;
 /// Patients from this index on have seeded appointments; the ones before
 /// have none, so tests can hold any slot for them.
 pub const FIRST_BOOKED_PATIENT: usize = 60;
+/// The patient the demo shows a queue for: checked in on the seed day's
+/// morning as number 8 of the session's queue (patients 70, 71 and 80-85 are
+/// numbers 1 to 8, checked in from 07:00), in the same session as patient
+/// 65's unpaid booking, so at 08:30 number 3 is with the doctor and four are
+/// ahead of this patient.
+pub const QUEUE_PATIENT: usize = 85;
 
 /// Birth dates are drawn relative to this year (not to the clock), so the
 /// patients, and the ID numbers that are not enrolled, depend on the seed only.
@@ -428,14 +434,18 @@ fn seed_patients(
 }
 
 /// Bookings made earlier through other channels, so check-in and cancel
-/// can be shown today: paid and unpaid bookings today, two same-day
-/// registrations already checked in, and bookings later in the week.
+/// can be shown today: paid and unpaid bookings today, same-day
+/// registrations already checked in (a queue of eight in the session of the
+/// first morning booking, checked in from 07:00 every five minutes in number
+/// order), and bookings later in the week.
 fn seed_appointments(
     conn: &Connection,
     seed: u64,
     patients: &[SeedPatient],
     today: NaiveDate,
 ) -> rusqlite::Result<()> {
+    // The session the checked-in patients queue in: the first morning booking's.
+    let mut queue_schedule: Option<String> = None;
     for (idx, p) in patients.iter().enumerate().skip(FIRST_BOOKED_PATIENT) {
         let n = idx - FIRST_BOOKED_PATIENT;
         let (day, session, checked_in, paid) = match n {
@@ -443,21 +453,28 @@ fn seed_appointments(
             5..=7 => (0, Session::Morning, false, false),
             8..=9 => (0, Session::Afternoon, false, false),
             10..=11 => (0, Session::Morning, true, true),
-            _ => ((n as i64 - 12) % 6 + 1, Session::Morning, false, n % 2 == 0),
+            12..=19 => ((n as i64 - 12) % 6 + 1, Session::Morning, false, n % 2 == 0),
+            _ => (0, Session::Morning, true, true),
         };
         let mut rng = Rng::derive(seed, &["appointment", &p.patient_id]);
         let date = today + Duration::days(day);
         let dept = &DEPARTMENTS[(n * 5 + 1) % DEPARTMENTS.len()];
+        let in_queue = if checked_in {
+            queue_schedule.as_deref()
+        } else {
+            None
+        };
         let candidates: Vec<(String, String, i64)> = {
             let mut st = conn.prepare_cached(
                 "SELECT sl.slot_id, s.schedule_id, s.fee_fen FROM slots sl
                  JOIN schedules s ON s.schedule_id = sl.schedule_id
-                 WHERE s.department_id = ?1 AND s.date = ?2 AND s.session = ?3
-                   AND sl.remaining > 0
+                 WHERE s.date = ?2 AND s.session = ?3 AND sl.remaining > 0
+                   AND CASE WHEN ?4 IS NULL THEN s.department_id = ?1
+                            ELSE s.schedule_id = ?4 END
                  ORDER BY sl.starts_at, sl.slot_id",
             )?;
             let rows = st.query_map(
-                params![dept.id(), date.to_string(), enum_str(&session)],
+                params![dept.id(), date.to_string(), enum_str(&session), in_queue],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             rows.collect::<rusqlite::Result<_>>()?
@@ -465,19 +482,37 @@ fn seed_appointments(
         if candidates.is_empty() {
             continue;
         }
-        // Late-session slots, so a demo at any hour still finds them ahead.
-        let from = candidates.len() / 2;
+        // Late-session slots, so a demo at any hour still finds them ahead;
+        // any slot of the session for those who queue in it.
+        let from = if in_queue.is_some() {
+            0
+        } else {
+            candidates.len() / 2
+        };
         let (slot_id, schedule_id, fee) =
             &candidates[from + rng.below((candidates.len() - from) as u64) as usize];
+        if n == 5 {
+            queue_schedule = Some(schedule_id.clone());
+        }
         store::take_place(conn, slot_id, false)?;
-        let booked_at = if checked_in {
-            at(today, 7, rng.range(0, 59) as u32)
+        let queue = if checked_in {
+            let q: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(queue_number), 0) + 1 FROM appointments WHERE schedule_id = ?1",
+                [schedule_id],
+                |r| r.get(0),
+            )?;
+            Some(q)
         } else {
-            at(
+            None
+        };
+        // Checked in at the window in number order, from 07:00.
+        let booked_at = match queue {
+            Some(q) => at(today, 7, 0) + Duration::minutes(5 * (q - 1)),
+            None => at(
                 today - Duration::days(rng.range(1, 5)),
                 20,
                 rng.range(0, 59) as u32,
-            )
+            ),
         };
         let appointment_id = store::next_id(conn, "AP", 6)?;
         let payment = paid.then(|| PaymentRef {
@@ -490,25 +525,16 @@ fn seed_appointments(
             amount_fen: Money::from_fen(*fee),
             paid_at: booked_at,
         });
-        let (kind, status, queue) = if checked_in {
-            let q: i64 = conn.query_row(
-                "SELECT COALESCE(MAX(queue_number), 0) + 1 FROM appointments WHERE schedule_id = ?1",
-                [schedule_id],
-                |r| r.get(0),
-            )?;
-            (
-                AppointmentKind::Registration,
-                AppointmentStatus::CheckedIn,
-                Some(q),
-            )
+        let (kind, status) = if checked_in {
+            (AppointmentKind::Registration, AppointmentStatus::CheckedIn)
         } else {
-            (AppointmentKind::Booking, AppointmentStatus::Booked, None)
+            (AppointmentKind::Booking, AppointmentStatus::Booked)
         };
         conn.execute(
             "INSERT INTO appointments (appointment_id, patient_id, schedule_id, slot_id, hold_id,
                                        kind, status, referral, fee_fen, fee_paid, queue_number,
-                                       payment, refund_due_fen, created_at)
-             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, 0, ?7, ?8, ?9, ?10, 0, ?11)",
+                                       payment, refund_due_fen, created_at, checked_in_at)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, 0, ?7, ?8, ?9, ?10, 0, ?11, ?12)",
             params![
                 appointment_id,
                 p.patient_id,
@@ -521,6 +547,7 @@ fn seed_appointments(
                 queue,
                 payment.as_ref().map(to_json),
                 booked_at.timestamp(),
+                queue.map(|_| booked_at.timestamp()),
             ],
         )?;
     }
@@ -836,6 +863,45 @@ mod tests {
                 "SELECT COUNT(*) FROM appointments WHERE status = 'checked_in'"
             ) >= 1
         );
+        // One session has a queue of eight checked in from 07:00, the last
+        // the queue patient, beside patient 65's booking.
+        let queue = |conn: &Connection| -> Vec<(String, i64, i64)> {
+            let mut st = conn
+                .prepare(&format!(
+                    "SELECT a.patient_id, a.queue_number, a.checked_in_at FROM appointments a
+                     WHERE a.status = 'checked_in' AND a.schedule_id =
+                       (SELECT schedule_id FROM appointments WHERE patient_id = 'P{:06}')
+                     ORDER BY a.queue_number",
+                    QUEUE_PATIENT + 1
+                ))
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let q = queue(&conn);
+        assert_eq!(q.len(), 8, "{q:?}");
+        assert_eq!(q[7].0, format!("P{:06}", QUEUE_PATIENT + 1));
+        for (i, (_, number, at_)) in q.iter().enumerate() {
+            assert_eq!(*number, i as i64 + 1);
+            assert_eq!(*at_, at(today(), 7, 5 * i as u32).timestamp());
+        }
+        assert_eq!(
+            count(
+                &conn,
+                &format!(
+                    "SELECT COUNT(*) FROM appointments a JOIN appointments b
+                     ON a.schedule_id = b.schedule_id
+                     WHERE a.patient_id = 'P{:06}' AND b.patient_id = 'P000066'",
+                    QUEUE_PATIENT + 1
+                )
+            ),
+            1
+        );
+        let demo = store::open(std::path::Path::new(":memory:")).unwrap();
+        seed(&demo, 1, today(), 15).unwrap();
+        assert_eq!(queue(&demo).len(), 8, "the demo's seed has the queue too");
         // Every department runs both sessions every day.
         assert_eq!(
             count(

@@ -4,7 +4,7 @@
 
 use super::clock::{unix, SimClock};
 use super::error::{ApiError, ApiResult, Reply, JSON};
-use super::{billing, booking, patients, records, seed};
+use super::{billing, booking, patients, queue, records, seed};
 use crate::domain::*;
 use crate::his::ops::Operation;
 use crate::his::wire::*;
@@ -241,7 +241,7 @@ pub fn parse(call: &Call) -> ApiResult<Input> {
             })
         }
         GetLedger => Input::Ledger(parse_date("date", q.required("date")?)?),
-        Ping | ListDepartments | ListSlots | GetHold | ReleaseHold | ListReports
+        Ping | ListDepartments | ListSlots | GetHold | ReleaseHold | GetQueue | ListReports
         | GetReportDocument | MarkReportPrinted | GetIdempotencyRecord => Input::None,
     })
 }
@@ -525,6 +525,7 @@ fn dispatch(conn: &Connection, ctx: &Ctx, call: &Call, input: Input) -> ApiResul
         (Op::ListAppointments, Input::Appointments(date)) => booking::appointments(conn, p0, date),
         (Op::CheckIn, Input::CheckIn(r)) => booking::check_in(conn, ctx, p0, &r),
         (Op::CancelAppointment, Input::Cancel(r)) => booking::cancel(conn, ctx, p0, &r),
+        (Op::GetQueue, _) => queue::queue(conn, ctx, p0),
         (Op::ListBills, Input::Bills(f)) => billing::bills(conn, p0, f),
         (Op::PreSettle, Input::PreSettle(r)) => billing::pre_settle(conn, ctx, &r),
         (Op::Settle, Input::Settle(r)) => billing::settle(conn, ctx, &r),

@@ -114,7 +114,8 @@ CREATE TABLE IF NOT EXISTS appointments (
     payment        TEXT,
     refund_due_fen INTEGER NOT NULL,
     cancel_reason  TEXT,
-    created_at     INTEGER NOT NULL
+    created_at     INTEGER NOT NULL,
+    checked_in_at  INTEGER
 );
 CREATE INDEX IF NOT EXISTS appointments_by_patient ON appointments(patient_id);
 CREATE INDEX IF NOT EXISTS appointments_by_schedule ON appointments(schedule_id);
@@ -231,7 +232,23 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// Bring a store made by an older simulator up to the schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_checked_in_at: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('appointments')
+                        WHERE name = 'checked_in_at')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_checked_in_at {
+        // Older rows fall back to created_at (see `queue`).
+        conn.execute_batch("ALTER TABLE appointments ADD COLUMN checked_in_at INTEGER")?;
+    }
+    Ok(())
 }
 
 pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
@@ -807,4 +824,34 @@ pub fn ledger(
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_from_an_older_simulator_gains_the_check_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE appointments (appointment_id TEXT PRIMARY KEY, patient_id TEXT,
+                                            schedule_id TEXT, created_at INTEGER NOT NULL);
+                 INSERT INTO appointments VALUES ('AP000001', 'P000001', 'S1', 42);",
+            )
+            .unwrap();
+        for _ in 0..2 {
+            let conn = open(&path).unwrap();
+            let at: Option<i64> = conn
+                .query_row(
+                    "SELECT checked_in_at FROM appointments WHERE appointment_id = 'AP000001'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(at, None);
+        }
+    }
 }

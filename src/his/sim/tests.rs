@@ -42,10 +42,16 @@ fn today() -> chrono::NaiveDate {
 }
 
 async fn start(seed: u64) -> Sim {
+    start_at(seed, None).await
+}
+
+/// `time`: the clock starts at that time of day (else the real one).
+async fn start_at(seed: u64, time: Option<chrono::NaiveTime>) -> Sim {
     let dir = tempfile::tempdir().unwrap();
     let cfg = SimConfig {
         seed,
         today: Some(today()),
+        start_time: time,
         token: "t".into(),
         hold_ttl_secs: 60,
         db_path: dir.path().join("his.db"),
@@ -520,4 +526,178 @@ async fn hung_requests_neither_block_others_nor_shutdown() {
     tokio::time::timeout(Duration::from_secs(8), sim.handle.shutdown())
         .await
         .expect("shutdown does not wait for hung requests");
+}
+
+/// The seeded appointment of the patient with this index (the first one).
+async fn seeded_appointment(sim: &Sim, index: usize) -> Appointment {
+    let pid = &seeded_patients(&sim.handle)[index].patient_id;
+    let list = sim
+        .get(&format!("/v1/patients/{pid}/appointments"))
+        .await
+        .json();
+    serde_json::from_value(list["appointments"][0].clone()).unwrap()
+}
+
+async fn queue_of(sim: &Sim, appointment_id: &str) -> QueueStatus {
+    let a = sim
+        .get(&format!("/v1/appointments/{appointment_id}/queue"))
+        .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    serde_json::from_slice(&a.body).unwrap()
+}
+
+#[tokio::test]
+async fn the_queue_moves_with_the_clock() {
+    // The demo's seed and start: the queue patient is number 8 of 8, checked
+    // in from 07:00; the doctor starts at 08:00, 15 minutes a patient.
+    let sim = start_at(1, chrono::NaiveTime::from_hms_opt(7, 30, 0)).await;
+    let mine = seeded_appointment(&sim, QUEUE_PATIENT).await;
+    assert_eq!(mine.status, AppointmentStatus::CheckedIn);
+    assert_eq!(mine.queue_number, Some(8));
+    let booked = seeded_appointment(&sim, 65).await;
+    assert_eq!(booked.status, AppointmentStatus::Booked);
+    assert_eq!(booked.schedule_id, mine.schedule_id, "the same session");
+    let at = |q: &QueueStatus| q.as_of.format("%H:%M").to_string();
+
+    // Before the session: nobody called yet.
+    let q = queue_of(&sim, &mine.appointment_id).await;
+    assert_eq!(at(&q), "07:30");
+    assert_eq!(
+        (q.state, q.queue_number, q.now_serving, q.ahead),
+        (QueueState::Waiting, Some(8), None, 7)
+    );
+    assert_eq!(q.estimated_wait_min, Some(135), "called at 09:45");
+    assert_eq!(q.location, mine.location);
+    assert_eq!(
+        (q.doctor_name.as_str(), q.department_name_en.as_str()),
+        (mine.doctor_name.as_str(), mine.department_name_en.as_str())
+    );
+    let b = queue_of(&sim, &booked.appointment_id).await;
+    assert_eq!(
+        (b.state, b.queue_number, b.now_serving, b.ahead),
+        (QueueState::NotCheckedIn, None, None, 8)
+    );
+    assert_eq!(b.estimated_wait_min, Some(150), "if checked in now: 10:00");
+
+    // 08:37: number 3 is with the doctor (08:30-08:45), 4 to 7 wait.
+    sim.advance(67 * 60).await;
+    let q = queue_of(&sim, &mine.appointment_id).await;
+    assert_eq!(at(&q), "08:37");
+    assert_eq!(
+        (q.state, q.now_serving, q.ahead, q.estimated_wait_min),
+        (QueueState::Waiting, Some(3), 4, Some(68))
+    );
+    let b = queue_of(&sim, &booked.appointment_id).await;
+    assert_eq!(
+        (b.state, b.now_serving, b.ahead, b.estimated_wait_min),
+        (QueueState::NotCheckedIn, Some(3), 5, Some(83))
+    );
+
+    // 09:50: called at 09:45.
+    sim.advance(73 * 60).await;
+    let q = queue_of(&sim, &mine.appointment_id).await;
+    assert_eq!(
+        (q.state, q.now_serving, q.ahead, q.estimated_wait_min),
+        (QueueState::Called, Some(8), 0, Some(0))
+    );
+
+    // 10:20: seen; the room is idle, so a patient checking in now is called
+    // at once, not back when the doctor became free (10:00).
+    sim.advance(30 * 60).await;
+    let q = queue_of(&sim, &mine.appointment_id).await;
+    assert_eq!(
+        (q.state, q.now_serving, q.ahead, q.estimated_wait_min),
+        (QueueState::Seen, Some(8), 0, None)
+    );
+    let b = queue_of(&sim, &booked.appointment_id).await;
+    assert_eq!(
+        (b.state, b.ahead, b.estimated_wait_min),
+        (QueueState::NotCheckedIn, 0, Some(0))
+    );
+    let paid = json!({"payment": {"channel": "wechat", "trade_no": "T-Q1",
+        "amount_fen": booked.fee_fen, "paid_at": "2026-11-23T10:20:00+08:00"}});
+    let checked = sim
+        .post(
+            &format!("/v1/appointments/{}/check-in", booked.appointment_id),
+            "q-1",
+            paid,
+        )
+        .await;
+    assert_eq!(
+        checked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&checked.body)
+    );
+    let b = queue_of(&sim, &booked.appointment_id).await;
+    assert_eq!(
+        (
+            b.state,
+            b.queue_number,
+            b.now_serving,
+            b.ahead,
+            b.estimated_wait_min
+        ),
+        (QueueState::Called, Some(9), Some(9), 0, Some(0))
+    );
+    sim.advance(16 * 60).await;
+    assert_eq!(
+        queue_of(&sim, &booked.appointment_id).await.state,
+        QueueState::Seen
+    );
+
+    // The next day the appointment is not today's any more.
+    sim.advance(86_400).await;
+    let e = sim
+        .get(&format!("/v1/appointments/{}/queue", mine.appointment_id))
+        .await
+        .error();
+    assert_eq!(e.code, ErrorCode::InvalidState);
+    assert!(e.message_zh.contains("2026-11-23"), "{}", e.message_zh);
+    assert!(
+        e.message_en.contains("day of the appointment"),
+        "{}",
+        e.message_en
+    );
+    sim.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_queue_for_unknown_cancelled_or_other_day_appointments() {
+    let sim = start_at(7, chrono::NaiveTime::from_hms_opt(9, 0, 0)).await;
+    let e = sim.get("/v1/appointments/AP999999/queue").await;
+    assert_eq!((e.status, e.error().code), (404, ErrorCode::NotFound));
+
+    // Patient 60: a paid booking this afternoon; its session has not started.
+    let afternoon = seeded_appointment(&sim, FIRST_BOOKED_PATIENT).await;
+    let q = queue_of(&sim, &afternoon.appointment_id).await;
+    assert_eq!(
+        (q.state, q.queue_number, q.now_serving, q.ahead),
+        (QueueState::NotCheckedIn, None, None, 0)
+    );
+    let cancelled = sim
+        .post(
+            &format!("/v1/appointments/{}/cancel", afternoon.appointment_id),
+            "c-1",
+            json!({"reason": "改期"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200);
+    let e = sim
+        .get(&format!(
+            "/v1/appointments/{}/queue",
+            afternoon.appointment_id
+        ))
+        .await;
+    assert_eq!((e.status, e.error().code), (409, ErrorCode::InvalidState));
+    assert!(e.error().message_zh.contains("取消"));
+
+    // Patient 72: a booking tomorrow.
+    let later = seeded_appointment(&sim, FIRST_BOOKED_PATIENT + 12).await;
+    assert_eq!(later.date, today() + chrono::Duration::days(1));
+    let e = sim
+        .get(&format!("/v1/appointments/{}/queue", later.appointment_id))
+        .await;
+    assert_eq!((e.status, e.error().code), (409, ErrorCode::InvalidState));
+    sim.handle.shutdown().await;
 }
