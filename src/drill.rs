@@ -2,10 +2,12 @@
 //! transaction the way the UI will, against the configured HIS and payment
 //! platform (simulators), so the crash harness can kill it at a failpoint.
 //! It picks its data through the HIS protocol like a patient would: a free
-//! slot, a booked appointment of today, the unpaid bills.
+//! slot, a booked appointment of today, the unpaid bills; for a
+//! cancellation, the patient's latest booking this kiosk was paid for (else
+//! their latest unpaid one), confirmed at once.
 
 use crate::app::App;
-use crate::domain::{CardKind, PayChannel};
+use crate::domain::{AppointmentStatus, CardKind, PayChannel};
 use crate::his::BillFilter;
 use crate::txn::{CancelFlag, Intent, Outcome, PatientRef, TxnKind};
 use chrono::Duration;
@@ -87,6 +89,36 @@ pub async fn run(
             Intent::CheckIn {
                 appointment_id: a.appointment_id,
             }
+        }
+        TxnKind::Cancellation => {
+            let now = ping.now;
+            let kiosk = app.runner.config().kiosk_id.clone();
+            let mut ahead: Vec<_> = his
+                .appointments(&patient.patient_id, None)
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.status == AppointmentStatus::Booked
+                        && (a.date > today || (a.date == today && a.start.time() > now.time()))
+                })
+                .collect();
+            ahead.sort_by(|a, b| a.appointment_id.cmp(&b.appointment_id));
+            let paid_here = |a: &crate::domain::Appointment| {
+                a.payment
+                    .as_ref()
+                    .is_some_and(|p| p.trade_no.starts_with(&kiosk))
+            };
+            let a = ahead
+                .iter()
+                .rev()
+                .find(|a| paid_here(a))
+                .or_else(|| ahead.iter().rev().find(|a| !a.fee_paid))
+                .ok_or_else(|| DrillError::NoData("no booking this kiosk can cancel".into()))?;
+            let intent = Intent::Cancellation {
+                appointment_id: a.appointment_id.clone(),
+            };
+            let prepared = app.runner.start(&who, intent).await?;
+            return Ok(app.runner.confirm_cancel(prepared.txn.id).await?);
         }
         TxnKind::Settlement => {
             let bills = his.bills(&patient.patient_id, BillFilter::Unpaid).await?;

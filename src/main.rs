@@ -157,7 +157,7 @@ struct ReconcileArgs {
 #[cfg(feature = "failpoints")]
 #[derive(clap::Args)]
 struct DrillArgs {
-    /// registration, booking, check_in or settlement.
+    /// registration, booking, check_in, settlement or cancellation.
     #[arg(long)]
     kind: String,
     /// The patient's card kind (id_card, health_card, ...).

@@ -7,11 +7,16 @@
 //! - nobody is charged without a HIS posting or a refund: what the channel
 //!   kept equals what HIS posted (NeedsStaff aside, which has a voucher);
 //! - HIS has at most one posting per transaction, the channel one order;
+//! - a cancellation that is done was cancelled at HIS once (a negative
+//!   entry of its refund) and refunded once under `{original}X`; one that
+//!   was let go did neither; a booking it cancelled kept nothing else back;
 //! - `kiosk reconcile` for the day agrees (exit status 0).
 //!
 //! Every failpoint a transaction passes through (found by a clean run with a
 //! trace) is killed at, for every transaction type, and for the failure
-//! paths (HIS refusing, a declined code, a QR, a payer confirming late).
+//! paths (HIS refusing, a declined code, a QR, a payer confirming late, a
+//! refund the channel refuses). A cancellation case first books and pays
+//! with a clean drill, then kills the cancelling drill.
 //! `soak` (ignored; `scripts/soak.sh N`) kills at random instants instead.
 #![cfg(feature = "failpoints")]
 
@@ -19,8 +24,8 @@ mod common;
 
 use common::{today, Sim, PAY_FACTOR};
 use kiosk::his::HisGateway;
-use kiosk::pay::{OrderStatus, OutTradeNo, PaymentGateway};
-use kiosk::txn::{Journal, TxnState};
+use kiosk::pay::{OrderStatus, OutRefundNo, OutTradeNo, PaymentGateway, RefundStatus};
+use kiosk::txn::{Journal, TxnKind, TxnState};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -108,6 +113,11 @@ struct Case {
     pay: &'static str,
     /// Make HIS refuse this posting operation for good.
     refuse: Option<&'static str>,
+    /// A transaction run cleanly first, in the same journal (`booking`: the
+    /// paid booking a cancellation case cancels), paid with `code:0001`.
+    setup: Option<&'static str>,
+    /// Make the payment platform refuse this operation for good (409).
+    pay_refuse: Option<&'static str>,
 }
 
 async fn card_of(w: &World, n: usize) -> String {
@@ -120,22 +130,66 @@ async fn card_of(w: &World, n: usize) -> String {
 }
 
 async fn prepare(w: &World, case: Case) -> Vec<String> {
+    let card = card_of(w, case.patient).await;
+    let args = |kind: &str, pay: &str| -> Vec<String> {
+        vec![
+            "drill".into(),
+            "--kind".into(),
+            kind.into(),
+            "--card-no".into(),
+            card.clone(),
+            "--pay".into(),
+            pay.into(),
+        ]
+    };
+    if let Some(kind) = case.setup {
+        match drill(w, args(kind, "code:0001"), None, None, None).await {
+            Run::Finished(s, out) => assert!(s.success(), "{case:?}: set-up failed:\n{out}"),
+            Run::Killed => panic!("{case:?}: set-up killed"),
+        }
+    }
+    if let Some(op) = case.pay_refuse {
+        let r = w
+            .his
+            .http
+            .post(w.pay_base().join("sim/faults").unwrap())
+            .json(
+                &serde_json::json!({"operation": op, "kind": "error", "status": 409,
+                                       "code": "INVALID_STATE", "times": null}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
     if let Some(op) = case.refuse {
         w.his
             .fault(serde_json::json!({"operation": op, "kind": "reject",
                                        "code": "INVALID_STATE", "times": null}))
             .await;
     }
-    let card = card_of(w, case.patient).await;
-    vec![
-        "drill".into(),
-        "--kind".into(),
-        case.kind.into(),
-        "--card-no".into(),
-        card,
-        "--pay".into(),
-        case.pay.into(),
-    ]
+    args(case.kind, case.pay)
+}
+
+/// What the channel refunded under `refund_no` (0 if nothing).
+async fn refunded_under(pay: &kiosk::pay::HttpPay, refund_no: &str, what: &str) -> i64 {
+    match pay
+        .query_refund(&OutRefundNo::new(refund_no).unwrap())
+        .await
+    {
+        Ok(r) => {
+            assert_eq!(r.status, RefundStatus::Success, "{what}: {refund_no}");
+            r.amount_fen.fen()
+        }
+        Err(e) => {
+            assert_eq!(
+                e.code(),
+                Some(kiosk::pay::ErrorCode::RefundNotFound),
+                "{what}: {e}"
+            );
+            0
+        }
+    }
 }
 
 /// How a drill run ended.
@@ -255,32 +309,70 @@ async fn recover_and_check(w: &World, what: &str) {
             t.key_base()
         );
         let posted = postings.first().map(|e| e.amount_fen.fen()).unwrap_or(0);
-        let kept = match pay
-            .query_order(&OutTradeNo::new(t.out_trade_no()).unwrap())
-            .await
-        {
-            Ok(o) => {
-                assert!(
-                    !matches!(o.status, OrderStatus::NotPaid | OrderStatus::UserPaying),
-                    "{what}: {} left an order open at the channel: {:?}",
-                    t.key_base(),
-                    o.status
+        if t.kind == TxnKind::Cancellation {
+            let refunded = match t.cancellation_refund_no() {
+                Some(no) => refunded_under(&pay, &no, what).await,
+                None => 0,
+            };
+            if let Some(original) = &t.refund_of {
+                let o = pay
+                    .query_order(&OutTradeNo::new(original.clone()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    o.refunded_fen.fen(),
+                    refunded,
+                    "{what}: {original} refunded other than by {}",
+                    t.key_base()
                 );
-                if matches!(o.status, OrderStatus::Paid | OrderStatus::Refunded) {
-                    o.amount_fen.fen() - o.refunded_fen.fen()
-                } else {
-                    0
+            }
+            match t.state {
+                TxnState::NeedsStaff => {}
+                TxnState::Done => {
+                    assert_eq!(refunded, t.amount.fen(), "{what}: {} refund", t.key_base());
+                    assert_eq!(
+                        posted,
+                        -t.amount.fen(),
+                        "{what}: {} not cancelled at HIS",
+                        t.key_base()
+                    );
+                }
+                _ => {
+                    assert_eq!(refunded, 0, "{what}: {} let go but refunded", t.key_base());
+                    assert_eq!(posted, 0, "{what}: {} let go but cancelled", t.key_base());
                 }
             }
-            Err(e) => {
-                assert_eq!(
-                    e.code(),
-                    Some(kiosk::pay::ErrorCode::OrderNotFound),
-                    "{what}: {e}"
-                );
-                0
-            }
-        };
+            continue;
+        }
+        // What a later cancellation returned of this order is that one's.
+        let returned = refunded_under(&pay, &format!("{}X", t.out_trade_no()), what).await;
+        let kept = returned
+            + match pay
+                .query_order(&OutTradeNo::new(t.out_trade_no()).unwrap())
+                .await
+            {
+                Ok(o) => {
+                    assert!(
+                        !matches!(o.status, OrderStatus::NotPaid | OrderStatus::UserPaying),
+                        "{what}: {} left an order open at the channel: {:?}",
+                        t.key_base(),
+                        o.status
+                    );
+                    if matches!(o.status, OrderStatus::Paid | OrderStatus::Refunded) {
+                        o.amount_fen.fen() - o.refunded_fen.fen()
+                    } else {
+                        0
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(
+                        e.code(),
+                        Some(kiosk::pay::ErrorCode::OrderNotFound),
+                        "{what}: {e}"
+                    );
+                    0
+                }
+            };
         match t.state {
             TxnState::NeedsStaff => {}
             TxnState::Done => {
@@ -364,6 +456,26 @@ macro_rules! crash_test {
                 patient: $patient,
                 pay: $pay,
                 refuse: $refuse,
+                setup: None,
+                pay_refuse: None,
+            })
+            .await;
+        }
+    };
+}
+
+/// A cancellation of `$patient`'s booking (after `$setup`, if any).
+macro_rules! cancel_test {
+    ($name:ident, $patient:expr, $setup:expr, $refuse:expr, $pay_refuse:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            kill_at_every_failpoint(Case {
+                kind: "cancellation",
+                patient: $patient,
+                pay: "code:0001",
+                refuse: $refuse,
+                setup: $setup,
+                pay_refuse: $pay_refuse,
             })
             .await;
         }
@@ -402,6 +514,29 @@ crash_test!(
     Some("settle")
 );
 crash_test!(booking_declined_code, "booking", 6, "code:0004", None);
+cancel_test!(
+    cancellation_of_a_booking_paid_here,
+    4,
+    Some("booking"),
+    None,
+    None
+);
+// Seeded patient 73: booked later this week, to pay at check-in.
+cancel_test!(cancellation_with_nothing_to_refund, 73, None, None, None);
+cancel_test!(
+    cancellation_refused_by_his,
+    4,
+    Some("booking"),
+    Some("cancelAppointment"),
+    None
+);
+cancel_test!(
+    cancellation_refund_refused_goes_to_staff,
+    4,
+    Some("booking"),
+    None,
+    Some("createRefund")
+);
 
 /// `SOAK_CYCLES=N` random kinds killed at random instants (`scripts/soak.sh`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,36 +569,56 @@ async fn soak() {
             patient: 3,
             pay: "code:0001",
             refuse: None,
+            setup: None,
+            pay_refuse: None,
         },
         Case {
             kind: "booking",
             patient: 4,
             pay: "code:0002",
             refuse: None,
+            setup: None,
+            pay_refuse: None,
         },
         Case {
             kind: "check_in",
             patient: 66,
             pay: "code:0001",
             refuse: None,
+            setup: None,
+            pay_refuse: None,
         },
         Case {
             kind: "settlement",
             patient: 0,
             pay: "qr",
             refuse: None,
+            setup: None,
+            pay_refuse: None,
         },
         Case {
             kind: "registration",
             patient: 5,
             pay: "code:0001",
             refuse: Some("createAppointment"),
+            setup: None,
+            pay_refuse: None,
         },
         Case {
             kind: "booking",
             patient: 6,
             pay: "code:0004",
             refuse: None,
+            setup: None,
+            pay_refuse: None,
+        },
+        Case {
+            kind: "cancellation",
+            patient: 4,
+            pay: "code:0001",
+            refuse: None,
+            setup: Some("booking"),
+            pay_refuse: None,
         },
     ];
     let (mut killed, mut finished) = (0, 0);

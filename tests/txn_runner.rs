@@ -550,3 +550,421 @@ async fn paper_out_mid_slip_keeps_a_reprint_and_pauses_paid_services_until_a_new
     let sum = s.reconcile_with(&runner).await;
     assert_eq!(sum.unexplained(), 0, "{}", sum.mismatches_csv());
 }
+
+// ------------------------------------------------------------ cancellation
+
+/// Book a slot tomorrow for `who` and pay it at the kiosk: the booking txn.
+async fn book_and_pay(s: &Stack, who: &kiosk::txn::PatientRef) -> kiosk::txn::Txn {
+    let slot = free_slot(s, today().succ_opt().unwrap()).await;
+    let p = s
+        .runner
+        .start(
+            who,
+            Intent::Booking {
+                slot_id: slot,
+                referral: false,
+            },
+        )
+        .await
+        .unwrap();
+    let o = s
+        .runner
+        .pay_with_code(p.txn.id, &code("0001"))
+        .await
+        .unwrap();
+    let Outcome::Completed { txn, .. } = o else {
+        panic!("{o:?}")
+    };
+    txn
+}
+
+async fn appointment(s: &Stack, pid: &str, id: &str) -> kiosk::domain::Appointment {
+    s.his_client
+        .appointments(pid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.appointment_id == id)
+        .expect("appointment at HIS")
+}
+
+fn cancel_intent(id: &str) -> Intent {
+    Intent::Cancellation {
+        appointment_id: id.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_paid_here_is_cancelled_refunded_to_its_order_and_reconciled() {
+    use kiosk::domain::AppointmentStatus;
+    use kiosk::pay::{OutRefundNo, RefundStatus};
+    let s = Stack::start().await;
+    let (who, pid) = s.patient(4);
+    let booking = book_and_pay(&s, &who).await;
+    let appt_id = booking.his_reference.clone().unwrap();
+    let fee = booking.amount;
+    assert!(fee > Money::ZERO);
+
+    let p = s.runner.start(&who, cancel_intent(&appt_id)).await.unwrap();
+    assert_eq!(
+        p.txn.state,
+        TxnState::SlotHeld,
+        "waits for the patient to confirm"
+    );
+    assert_eq!(p.amount, fee, "the refund is the fee HIS says was paid");
+    assert_eq!(p.txn.channel, Some(PayChannel::Wechat));
+    assert_eq!(
+        p.txn.refund_of.as_deref(),
+        Some(booking.out_trade_no().as_str())
+    );
+    assert_eq!(p.appointment.as_ref().unwrap().appointment_id, appt_id);
+    // Nothing has happened yet.
+    assert_eq!(
+        appointment(&s, &pid, &appt_id).await.status,
+        AppointmentStatus::Booked
+    );
+    // A cancellation is never paid.
+    assert!(s
+        .runner
+        .pay_with_code(p.txn.id, &code("0001"))
+        .await
+        .is_err());
+
+    let o = s.runner.confirm_cancel(p.txn.id).await.unwrap();
+    let Outcome::Completed { txn, printed } = &o else {
+        panic!("{o:?}")
+    };
+    assert!(printed);
+    assert_eq!(txn.state, TxnState::Done);
+    assert_eq!(txn.amount, fee, "refunded");
+    let (zh, en) = o.patient_message();
+    assert_eq!(zh, format!("预约已取消，{fee} 已原路退回。"));
+    assert_eq!(
+        en,
+        format!("Appointment cancelled; {fee} refunded to your original payment.")
+    );
+    // HIS: cancelled, owing the fee back.
+    let a = appointment(&s, &pid, &appt_id).await;
+    assert_eq!(a.status, AppointmentStatus::Cancelled);
+    assert_eq!(a.refund_due_fen, fee);
+    // The channel: the booking's own order refunded once, under …X.
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(booking.out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Refunded);
+    assert_eq!(order.refunded_fen, fee);
+    let refund_no = format!("{}X", booking.out_trade_no());
+    assert_eq!(
+        txn.cancellation_refund_no().as_deref(),
+        Some(refund_no.as_str())
+    );
+    let r = s
+        .pay_client
+        .query_refund(&OutRefundNo::new(refund_no.clone()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status, RefundStatus::Success);
+    assert_eq!(r.amount_fen, fee);
+    // The slip: what was cancelled and where the money went.
+    let receipts = s.receipts();
+    let text = receipts.text();
+    for needle in [
+        "预约取消凭条",
+        "预约已取消",
+        appt_id.as_str(),
+        a.doctor_name.as_str(),
+        refund_no.as_str(),
+        "微信支付",
+        "原路退回",
+        txn.key_base().as_str(),
+    ] {
+        assert!(
+            text.contains(&kiosk_drivers::escpos::doc::for_paper(needle)),
+            "no {needle} in {text}"
+        );
+    }
+    assert!(text.contains(&kiosk_drivers::escpos::doc::for_paper(&fee.to_string())));
+    assert!(text.contains(&a.date.to_string()), "{text}");
+    // Redoing it (recovery, a second cancellation) cannot refund twice.
+    let again = s
+        .runner
+        .resume(txn.id, kiosk::txn::Mode::Recovery)
+        .await
+        .unwrap();
+    assert_eq!(again.txn().state, TxnState::Done);
+    let e = s
+        .runner
+        .start(&who, cancel_intent(&appt_id))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RunError::Refused { .. }), "{e}");
+    assert!(
+        e.patient_message().0.contains("已经取消"),
+        "{:?}",
+        e.patient_message()
+    );
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(booking.out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.refunded_fen, fee, "refunded once");
+    let ledger = s.his_client.ledger(today()).await.unwrap();
+    let cancels: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.kind == kiosk::his::wire::LedgerKind::Cancel)
+        .collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(
+        cancels[0].idempotency_key,
+        format!("{}-cancel", txn.key_base())
+    );
+    assert_eq!(cancels[0].amount_fen.fen(), -fee.fen());
+    let sum = s.reconcile().await;
+    assert_eq!(sum.mismatches, vec![], "{}", sum.mismatches_csv());
+    assert_eq!(sum.journal_total, Money::ZERO, "collected and returned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_booking_is_cancelled_with_nothing_to_refund() {
+    use kiosk::domain::AppointmentStatus;
+    let s = Stack::start().await;
+    // Seeded patient 73 booked later this week by phone, to pay at check-in.
+    let (who, pid) = s.patient(73);
+    let a = s
+        .his_client
+        .appointments(&pid, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.status == AppointmentStatus::Booked && !a.fee_paid && a.date > today())
+        .expect("an unpaid booking ahead");
+    let p = s
+        .runner
+        .start(&who, cancel_intent(&a.appointment_id))
+        .await
+        .unwrap();
+    assert_eq!(p.amount, Money::ZERO);
+    assert_eq!(p.txn.channel, None);
+    assert_eq!(p.txn.refund_of, None);
+    // The patient backs out: nothing changes.
+    let o = s.runner.cancel(p.txn.id).await.unwrap();
+    assert!(matches!(o, Outcome::NotPaid { .. }), "{o:?}");
+    assert_eq!(o.txn().state, TxnState::Released);
+    assert!(o.patient_message().0.contains("预约保持不变"));
+    assert_eq!(
+        appointment(&s, &pid, &a.appointment_id).await.status,
+        AppointmentStatus::Booked
+    );
+    // Then confirms.
+    let p = s
+        .runner
+        .start(&who, cancel_intent(&a.appointment_id))
+        .await
+        .unwrap();
+    assert!(
+        s.runner.pay_nothing(p.txn.id).await.is_err(),
+        "confirmed with confirm_cancel, never paid"
+    );
+    let o = s.runner.confirm_cancel(p.txn.id).await.unwrap();
+    let Outcome::Completed { txn, printed } = &o else {
+        panic!("{o:?}")
+    };
+    assert!(printed);
+    assert_eq!(txn.amount, Money::ZERO);
+    assert_eq!(
+        o.patient_message(),
+        (
+            "预约已取消，无需退费。".to_string(),
+            "Appointment cancelled; there was no fee to refund.".to_string()
+        )
+    );
+    let after = appointment(&s, &pid, &a.appointment_id).await;
+    assert_eq!(after.status, AppointmentStatus::Cancelled);
+    assert_eq!(after.refund_due_fen, Money::ZERO);
+    let text = s.receipts().text();
+    assert!(
+        text.contains("预约取消凭条") && text.contains("无需退费"),
+        "{text}"
+    );
+    let sum = s.reconcile().await;
+    assert_eq!(sum.mismatches, vec![], "{}", sum.mismatches_csv());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_is_refused_when_checked_in_started_paid_elsewhere_or_not_yours() {
+    use kiosk::domain::AppointmentStatus;
+    let s = Stack::start().await;
+    let refused = |e: RunError, zh: &str, en: &str| {
+        let RunError::Refused { id, .. } = &e else {
+            panic!("{e}")
+        };
+        let m = e.patient_message();
+        assert!(m.0.contains(zh), "{m:?}");
+        assert!(m.1.contains(en), "{m:?}");
+        *id
+    };
+    let first_of = |pid: String| {
+        let c = s.his_client.clone();
+        async move {
+            c.appointments(&pid, None)
+                .await
+                .unwrap()
+                .into_iter()
+                .next()
+                .unwrap()
+        }
+    };
+    let mut ids = Vec::new();
+    // Checked in (a same-day registration this morning).
+    let (who, pid) = s.patient(70);
+    let a = first_of(pid).await;
+    assert_eq!(a.status, AppointmentStatus::CheckedIn);
+    let e = s
+        .runner
+        .start(&who, cancel_intent(&a.appointment_id))
+        .await
+        .unwrap_err();
+    ids.push(refused(e, "已签到", "checked in"));
+    // Paid through the hospital's app: this kiosk cannot refund it.
+    let (who, pid) = s.patient(60);
+    let a = first_of(pid.clone()).await;
+    assert!(a.fee_paid && a.status == AppointmentStatus::Booked);
+    let e = s
+        .runner
+        .start(&who, cancel_intent(&a.appointment_id))
+        .await
+        .unwrap_err();
+    ids.push(refused(e, "人工窗口", "not paid at this kiosk"));
+    assert_eq!(
+        appointment(&s, &pid, &a.appointment_id).await.status,
+        AppointmentStatus::Booked,
+        "not cancelled"
+    );
+    // Someone else's appointment.
+    let (other, _) = s.patient(4);
+    let e = s
+        .runner
+        .start(&other, cancel_intent(&a.appointment_id))
+        .await
+        .unwrap_err();
+    ids.push(refused(e, "未找到", "not found"));
+    // Started: seeded patient 65's unpaid booking this morning, at 12:30.
+    let (who, pid) = s.patient(65);
+    let a = first_of(pid).await;
+    assert_eq!(a.status, AppointmentStatus::Booked);
+    assert_eq!(a.date, today());
+    s.his.advance(4 * 3600 + 1800).await;
+    let e = s
+        .runner
+        .start(&who, cancel_intent(&a.appointment_id))
+        .await
+        .unwrap_err();
+    ids.push(refused(e, "已开始", "begun"));
+    for id in ids {
+        let t = s.runner.with_journal(|j| j.get(id)).unwrap();
+        assert_eq!(t.state, TxnState::Released);
+        assert!(t.last_error.is_some());
+    }
+    let sum = s.reconcile().await;
+    assert_eq!(sum.mismatches, vec![], "{}", sum.mismatches_csv());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_refund_the_channel_refuses_goes_to_staff_with_a_voucher() {
+    use kiosk::domain::AppointmentStatus;
+    let s = Stack::start().await;
+    let (who, pid) = s.patient(8);
+    let booking = book_and_pay(&s, &who).await;
+    let appt_id = booking.his_reference.clone().unwrap();
+    s.pay_fault(
+        serde_json::json!({"operation": "createRefund", "kind": "error", "status": 409,
+                                    "code": "INVALID_STATE", "times": null}),
+    )
+    .await;
+    let p = s.runner.start(&who, cancel_intent(&appt_id)).await.unwrap();
+    let o = s.runner.confirm_cancel(p.txn.id).await.unwrap();
+    let Outcome::NeedsStaff {
+        txn,
+        voucher_printed,
+    } = &o
+    else {
+        panic!("{o:?}")
+    };
+    assert!(voucher_printed);
+    assert_eq!(txn.state, TxnState::NeedsStaff);
+    assert_eq!(
+        appointment(&s, &pid, &appt_id).await.status,
+        AppointmentStatus::Cancelled,
+        "HIS cancelled it; the refund is what is left for staff"
+    );
+    let (zh, en) = o.patient_message();
+    assert!(zh.contains("预约已取消") && zh.contains("人工窗口"), "{zh}");
+    assert!(en.contains("did not go through"), "{en}");
+    let text = s.receipts().text();
+    assert!(text.contains("退费/补办凭证"), "{text}");
+    assert!(
+        text.contains(&booking.out_trade_no()),
+        "the order staff refund: {text}"
+    );
+    assert!(text.contains(&kiosk_drivers::escpos::doc::for_paper(
+        &booking.amount.to_string()
+    )));
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(booking.out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.refunded_fen, Money::ZERO);
+    let sum = s.reconcile().await;
+    assert_eq!(sum.unexplained(), 0, "{}", sum.mismatches_csv());
+    assert_eq!(sum.mismatches.len(), 1, "listed for staff follow-up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_his_cancel_is_resolved_by_its_key_not_done_twice() {
+    let s = Stack::start().await;
+    let (who, _) = s.patient(9);
+    let booking = book_and_pay(&s, &who).await;
+    let appt_id = booking.his_reference.clone().unwrap();
+    let p = s.runner.start(&who, cancel_intent(&appt_id)).await.unwrap();
+    // HIS cancels and the answer is lost; the client's retry under the
+    // same key gets no answer either: the outcome is unknown to the runner.
+    s.his
+        .fault(serde_json::json!({"operation": "cancelAppointment", "kind": "lost_response", "times": 1}))
+        .await;
+    s.his
+        .fault(serde_json::json!({"operation": "cancelAppointment", "kind": "timeout", "times": 1}))
+        .await;
+    let o = s.runner.confirm_cancel(p.txn.id).await.unwrap();
+    let Outcome::Completed { txn, .. } = &o else {
+        panic!("{o:?}")
+    };
+    assert!(
+        txn.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cancelAppointment")),
+        "the lost answer was seen: {:?}",
+        txn.last_error
+    );
+    assert_eq!(txn.amount, booking.amount);
+    let ledger = s.his_client.ledger(today()).await.unwrap();
+    let cancels = ledger
+        .entries
+        .iter()
+        .filter(|e| e.idempotency_key.starts_with(&txn.key_base()))
+        .count();
+    assert_eq!(cancels, 1, "one cancel at HIS");
+    let order = s
+        .pay_client
+        .query_order(&OutTradeNo::new(booking.out_trade_no()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(order.refunded_fen, booking.amount);
+    s.his.clear_faults().await;
+    let sum = s.reconcile().await;
+    assert_eq!(sum.mismatches, vec![], "{}", sum.mismatches_csv());
+}

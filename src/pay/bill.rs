@@ -122,6 +122,7 @@ impl BillRow {
             out_trade_no: self.out_trade_no.clone(),
             amount: self.amount,
             refunded: self.refund,
+            out_refund_no: self.out_refund_no.clone(),
         }
     }
 }

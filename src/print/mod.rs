@@ -1,6 +1,6 @@
 //! Slips (凭条) laid out from HIS data for the receipt printer, 48 or 32
 //! columns: registration / check-in slip, settlement receipt, reminder slip
-//! (R7), the NeedsStaff voucher and a report cover. Pure: data in, a
+//! (R7), cancellation slip, the NeedsStaff voucher and a report cover. Pure: data in, a
 //! [`Doc`] out. Every number on a slip comes from HIS or the journal; names
 //! and ID numbers are printed masked.
 
@@ -123,6 +123,58 @@ pub fn appointment_slip(columns: usize, h: &Header, w: &Who, a: &Appointment, tx
             ));
     }
     d.barcode(&a.appointment_id);
+    bottom(&mut d, h, txn_no);
+    d
+}
+
+/// What a cancellation slip states about the money, from the journal.
+#[derive(Debug, Clone)]
+pub struct CancelRefund {
+    /// Refunded to the original payment (zero: nothing to refund).
+    pub amount: Money,
+    pub channel: Option<PayChannel>,
+    /// The kiosk's refund number (`…X`).
+    pub refund_no: Option<String>,
+}
+
+/// Cancellation slip: which appointment was cancelled (as HIS answered the
+/// cancel) and what went back to which payment.
+pub fn cancellation_slip(
+    columns: usize,
+    h: &Header,
+    w: &Who,
+    a: &Appointment,
+    r: &CancelRefund,
+    txn_no: &str,
+) -> Doc {
+    let mut d = Doc::new(columns);
+    top(&mut d, h, "预约取消凭条", "Cancellation slip");
+    who(&mut d, w);
+    d.big("预约已取消").center("Appointment cancelled");
+    d.pair("预约号 Appointment", &a.appointment_id)
+        .pair("科室 Dept", &a.department_name_zh)
+        .pair("", &a.department_name_en)
+        .pair(
+            "医生 Doctor",
+            &format!("{} {}", a.doctor_name, a.doctor_title_zh),
+        )
+        .pair("日期 Date", &a.date.to_string())
+        .pair("时段 Time", &format!("{}-{}", a.start, a.end));
+    d.rule();
+    if r.amount > Money::ZERO {
+        d.pair("退款金额 Refund", &r.amount.to_string()).pair(
+            "退回 Refunded to",
+            r.channel.map(channel_label).unwrap_or("-"),
+        );
+        if let Some(no) = &r.refund_no {
+            d.pair("退款单号 Refund no.", no);
+        }
+        d.text("款项已原路退回，到账时间以支付渠道为准。").text(
+            "Refunded to your original payment; when it arrives depends on your payment provider.",
+        );
+    } else {
+        d.pair("退款 Refund", "无需退费 None due");
+    }
     bottom(&mut d, h, txn_no);
     d
 }
@@ -432,6 +484,60 @@ mod tests {
         ] {
             assert!(text.contains(needle), "no {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn cancellation_slip_names_the_appointment_and_the_refund() {
+        let mut a = appt();
+        a.kind = AppointmentKind::Booking;
+        a.status = AppointmentStatus::Cancelled;
+        a.queue_number = None;
+        a.refund_due_fen = Money::from_fen(1500);
+        let refund = CancelRefund {
+            amount: Money::from_fen(1500),
+            channel: Some(PayChannel::Wechat),
+            refund_no: Some("K0120261123000017X".into()),
+        };
+        for cols in [48, 32] {
+            let d = cancellation_slip(cols, &header(), &who(), &a, &refund, "K01-20261123-000020");
+            fits(&d);
+            let r = parse(&d.to_escpos().unwrap()).unwrap();
+            let text = r.text();
+            for needle in [
+                "预约取消凭条",
+                "预约已取消",
+                "A20261123000017",
+                "眼科",
+                "王明",
+                "2026-11-23",
+                "09:30-09:45",
+                "￥15.00",
+                "微信支付",
+                "K0120261123000017X",
+                "原路退回",
+                "K01-20261123-000020",
+            ] {
+                assert!(
+                    text.contains(needle),
+                    "{cols} columns: no {needle} in\n{text}"
+                );
+            }
+            assert_eq!(r.cuts(), 1);
+        }
+        let none = CancelRefund {
+            amount: Money::ZERO,
+            channel: None,
+            refund_no: None,
+        };
+        let text = parse(
+            &cancellation_slip(48, &header(), &who(), &a, &none, "K01-20261123-000021")
+                .to_escpos()
+                .unwrap(),
+        )
+        .unwrap()
+        .text();
+        assert!(text.contains("无需退费"), "{text}");
+        assert!(!text.contains("原路退回"), "{text}");
     }
 
     #[test]

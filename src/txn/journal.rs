@@ -81,6 +81,14 @@ fn migrations() -> Migrations<'static> {
             "ALTER TABLE txn ADD COLUMN paid_at TEXT;
              ALTER TABLE txn ADD COLUMN his_result TEXT;",
         ),
+        // 3: cancellations: the kiosk order (out_trade_no) whose fee they
+        // refund. Kinds and states are plain text (no CHECK), so the new kind
+        // `cancellation` and state `refunding` need no change; old rows read
+        // as before with this column NULL.
+        M::up(
+            "ALTER TABLE txn ADD COLUMN refund_of TEXT;
+             CREATE INDEX txn_target ON txn(target_id);",
+        ),
     ])
 }
 
@@ -109,6 +117,9 @@ pub struct Txn {
     pub paid_at: Option<String>,
     /// HIS's answer to the posting (appointment or settlement JSON), for the slip and reprints.
     pub his_result: Option<String>,
+    /// A cancellation: the kiosk order (out_trade_no of the earlier booking)
+    /// its refund goes back to; `None` when there was nothing to refund.
+    pub refund_of: Option<String>,
     pub reprint_needed: bool,
     pub last_error: Option<String>,
     /// JSON the slip needs (department, doctor, window...), no personal data beyond the masked.
@@ -142,6 +153,18 @@ impl Txn {
             self.seq
         )
     }
+
+    /// A cancellation's refund number: `{original out_trade_no}X`. Named
+    /// after the order it returns, not after the cancellation, so there is
+    /// one cancellation refund per kiosk order, whatever happens.
+    pub fn cancellation_refund_no(&self) -> Option<String> {
+        self.refund_of.as_deref().map(cancellation_refund_no)
+    }
+}
+
+/// The refund number of the cancellation of kiosk order `out_trade_no`.
+pub fn cancellation_refund_no(out_trade_no: &str) -> String {
+    format!("{out_trade_no}X")
 }
 
 /// What a new transaction starts with.
@@ -168,6 +191,7 @@ pub struct Update {
     pub last_error: Option<String>,
     pub paid_at: Option<String>,
     pub his_result: Option<String>,
+    pub refund_of: Option<String>,
     /// Replaces the details JSON.
     pub details: Option<String>,
     pub note: Option<String>,
@@ -180,7 +204,7 @@ pub struct Journal {
 
 const COLUMNS: &str = "id, kiosk_id, business_date, seq, kind, state, patient_id, id_masked, amount_fen, channel, \
     slot_id, hold_id, target_id, his_reference, channel_trade_no, reprint_needed, last_error, details, created_at, updated_at, \
-    paid_at, his_result";
+    paid_at, his_result, refund_of";
 
 fn channel_str(c: PayChannel) -> &'static str {
     match c {
@@ -313,7 +337,8 @@ impl Journal {
                 paid_at = COALESCE(?11, paid_at),
                 his_result = COALESCE(?12, his_result),
                 details = COALESCE(?13, details),
-                target_id = COALESCE(?14, target_id)
+                target_id = COALESCE(?14, target_id),
+                refund_of = COALESCE(?15, refund_of)
              WHERE id = ?1",
             params![
                 id,
@@ -330,6 +355,7 @@ impl Journal {
                 update.his_result,
                 update.details,
                 update.target_id,
+                update.refund_of,
             ],
         )?;
         tx.execute(
@@ -388,6 +414,35 @@ impl Journal {
         self.query(&sql, [date.to_string()])
     }
 
+    /// The transaction whose channel order is `out_trade_no`, if this
+    /// kiosk's journal has it (`{kiosk_id}{yyyymmdd}{seq:06}`).
+    pub fn by_out_trade_no(&self, out_trade_no: &str) -> Result<Option<Txn>, JournalError> {
+        let Some(rest) = out_trade_no.strip_prefix(self.kiosk_id.as_str()) else {
+            return Ok(None);
+        };
+        if rest.len() != 14 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let Ok(date) = NaiveDate::parse_from_str(&rest[..8], "%Y%m%d") else {
+            return Ok(None);
+        };
+        let seq: i64 = rest[8..].parse().unwrap_or(-1);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM txn WHERE kiosk_id = ?1 AND business_date = ?2 AND seq = ?3"
+        );
+        Ok(self
+            .query(&sql, params![self.kiosk_id, date.to_string(), seq])?
+            .into_iter()
+            .next())
+    }
+
+    /// Every transaction of `kind` on target `target_id` (an appointment), oldest first.
+    pub fn with_target(&self, kind: TxnKind, target_id: &str) -> Result<Vec<Txn>, JournalError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM txn WHERE kind = ?1 AND target_id = ?2 ORDER BY id");
+        self.query(&sql, params![kind.as_str(), target_id])
+    }
+
     /// Transactions waiting for staff.
     pub fn needing_staff(&self) -> Result<Vec<Txn>, JournalError> {
         let sql = format!("SELECT {COLUMNS} FROM txn WHERE state = 'needs_staff' ORDER BY id");
@@ -439,7 +494,7 @@ type RawRow = (
     String,
     String,
     String,
-    [Option<String>; 2],
+    [Option<String>; 3],
 );
 
 fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -460,7 +515,7 @@ fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         r.get(17)?,
         r.get(18)?,
         r.get(19)?,
-        [r.get(20)?, r.get(21)?],
+        [r.get(20)?, r.get(21)?, r.get(22)?],
     ))
 }
 
@@ -482,7 +537,7 @@ fn decode(r: RawRow) -> Result<Txn, JournalError> {
         details,
         created_at,
         updated_at,
-        [paid_at, his_result],
+        [paid_at, his_result, refund_of],
     ) = r;
     let corrupt = |what: String| JournalError::Corrupt { id, what };
     let [slot_id, hold_id, target_id, his_reference, channel_trade_no] = opt;
@@ -508,6 +563,7 @@ fn decode(r: RawRow) -> Result<Txn, JournalError> {
         channel_trade_no,
         paid_at,
         his_result,
+        refund_of,
         reprint_needed: reprint,
         last_error,
         details,
@@ -601,6 +657,67 @@ mod tests {
             .begin(TxnKind::CheckIn, day().succ_opt().unwrap(), NOW, new(0))
             .unwrap();
         assert_eq!(t3.seq, 1);
+    }
+
+    #[test]
+    fn a_journal_of_the_previous_version_opens_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // A journal as version 2 left it, with a finished booking.
+            let mut conn = Connection::open(&path).unwrap();
+            let ms = migrations();
+            ms.to_version(&mut conn, 2).unwrap();
+            conn.execute(
+                "INSERT INTO txn (kiosk_id, business_date, seq, kind, state, patient_id, id_masked,
+                                  amount_fen, channel, details, created_at, updated_at, his_reference)
+                 VALUES ('K01', '2026-11-23', 7, 'booking', 'done', 'P1', '3302**********1234',
+                         1500, 'wechat', '{}', ?1, ?1, 'AP000123')",
+                [NOW],
+            )
+            .unwrap();
+        }
+        let mut j = Journal::open(&path, "K01").unwrap();
+        let b = j.by_out_trade_no("K0120261123000007").unwrap().unwrap();
+        assert_eq!(b.kind, TxnKind::Booking);
+        assert_eq!(b.refund_of, None);
+        assert_eq!(b.his_reference.as_deref(), Some("AP000123"));
+        assert!(j.by_out_trade_no("K0120261123000008").unwrap().is_none());
+        assert!(j.by_out_trade_no("K0220261123000007").unwrap().is_none());
+        assert!(j.by_out_trade_no("K01x").unwrap().is_none());
+        // The new kind and column work alongside.
+        let c = j
+            .begin(
+                TxnKind::Cancellation,
+                day(),
+                NOW,
+                NewTxn {
+                    target_id: Some("AP000123".into()),
+                    ..new(0)
+                },
+            )
+            .unwrap();
+        let c = j
+            .transition(
+                c.id,
+                TxnState::Created,
+                Event::Held,
+                NOW,
+                Update {
+                    refund_of: Some(b.out_trade_no()),
+                    amount: Some(Money::from_fen(1500)),
+                    ..Update::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(c.seq, 1, "the sequence table is per day and was empty");
+        assert_eq!(
+            c.cancellation_refund_no().as_deref(),
+            Some("K0120261123000007X")
+        );
+        let found = j.with_target(TxnKind::Cancellation, "AP000123").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, c.id);
     }
 
     #[test]

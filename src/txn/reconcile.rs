@@ -1,9 +1,17 @@
 //! Three-way reconciliation (对账): the kiosk journal, the payment channel's
 //! day bill and the HIS ledger must tell the same story for every
 //! transaction of a day. Pure: the caller fetches the three sides.
+//!
+//! A cancellation is matched on its own: its refund is the channel's
+//! `REFUND` row numbered `{original out_trade_no}X` (under the original
+//! order's out_trade_no, possibly a booking of an earlier day), and its HIS
+//! side is the negative `cancel` ledger entry under its own key base. That
+//! refund row is taken out of the original order's net, so the booking it
+//! refunds still reconciles as collected, and the day's journal total is
+//! what was collected minus what cancellations returned.
 
-use super::journal::Txn;
-use super::state::TxnState;
+use super::journal::{cancellation_refund_no, Txn};
+use super::state::{TxnKind, TxnState};
 use crate::domain::Money;
 use crate::his::wire::LedgerEntry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +26,8 @@ pub struct ChannelRow {
     pub amount: Money,
     /// Returned (退款金额).
     pub refunded: Money,
+    /// The kiosk's refund number (商户退款单号), on refund rows.
+    pub out_refund_no: Option<String>,
 }
 
 impl ChannelRow {
@@ -122,8 +132,24 @@ impl Summary {
 
 /// Compare the three ledgers of one day.
 pub fn reconcile(journal: &[Txn], channel: &[ChannelRow], his: &[LedgerEntry]) -> Summary {
+    // Refund numbers the journal's cancellations own, and what the channel
+    // returned under each.
+    let mut cancel_refunds: BTreeMap<String, Money> = journal
+        .iter()
+        .filter(|t| t.kind == TxnKind::Cancellation)
+        .filter_map(Txn::cancellation_refund_no)
+        .map(|no| (no, Money::ZERO))
+        .collect();
     let mut by_trade: BTreeMap<&str, Money> = BTreeMap::new();
     for r in channel {
+        if let Some(v) = r
+            .out_refund_no
+            .as_deref()
+            .and_then(|no| cancel_refunds.get_mut(no))
+        {
+            *v = v.checked_add(r.refunded).unwrap_or(*v);
+            continue;
+        }
         let e = by_trade
             .entry(r.out_trade_no.as_str())
             .or_insert(Money::ZERO);
@@ -160,6 +186,25 @@ pub fn reconcile(journal: &[Txn], channel: &[ChannelRow], his: &[LedgerEntry]) -
         };
         let ch_net = ch.unwrap_or(Money::ZERO);
         let his_net = hs.unwrap_or(Money::ZERO);
+        if t.kind == TxnKind::Cancellation {
+            let refunded = t
+                .refund_of
+                .as_deref()
+                .map(cancellation_refund_no)
+                .and_then(|no| cancel_refunds.get(&no).copied())
+                .unwrap_or(Money::ZERO);
+            let mk = |kind, detail: &str| Mismatch {
+                kind,
+                out_trade_no: t.refund_of.clone().unwrap_or_else(|| otn.clone()),
+                journal_state: Some(t.state),
+                journal: Some(t.amount),
+                channel: Some(refunded),
+                his: hs,
+                detail: format!("cancellation {base}: {detail}"),
+            };
+            reconcile_cancellation(t, refunded, hs, &mut sum, mk);
+            continue;
+        }
         match t.state {
             TxnState::Done | TxnState::Printed | TxnState::HisPosted => {
                 sum.completed += 1;
@@ -218,7 +263,14 @@ pub fn reconcile(journal: &[Txn], channel: &[ChannelRow], his: &[LedgerEntry]) -
         }
     }
     for r in channel {
-        if !seen_trades.contains(&r.out_trade_no) && r.net() != Money::ZERO {
+        let a_cancellation_refund = r
+            .out_refund_no
+            .as_deref()
+            .is_some_and(|no| cancel_refunds.contains_key(no));
+        if !a_cancellation_refund
+            && !seen_trades.contains(&r.out_trade_no)
+            && r.net() != Money::ZERO
+        {
             sum.mismatches.push(Mismatch {
                 kind: MismatchKind::ChannelOnly,
                 out_trade_no: r.out_trade_no.clone(),
@@ -249,6 +301,72 @@ pub fn reconcile(journal: &[Txn], channel: &[ChannelRow], his: &[LedgerEntry]) -
     sum.mismatches
         .sort_by(|a, b| (a.kind, &a.out_trade_no).cmp(&(b.kind, &b.out_trade_no)));
     sum
+}
+
+/// One cancellation: the refund of its original order and HIS's negative
+/// `cancel` entry must both equal the journal's amount (the refund).
+fn reconcile_cancellation(
+    t: &Txn,
+    refunded: Money,
+    his: Option<Money>,
+    sum: &mut Summary,
+    mk: impl Fn(MismatchKind, &str) -> Mismatch,
+) {
+    let his_net = his.unwrap_or(Money::ZERO);
+    let owed_back = Money::from_fen(-t.amount.fen());
+    match t.state {
+        TxnState::Done | TxnState::Printed | TxnState::HisPosted => {
+            sum.completed += 1;
+            sum.journal_total = sum
+                .journal_total
+                .checked_sub(t.amount)
+                .unwrap_or(sum.journal_total);
+            if t.amount > Money::ZERO && refunded == Money::ZERO {
+                sum.mismatches.push(mk(
+                    MismatchKind::MissingAtChannel,
+                    "cancelled but the refund is not in the channel bill",
+                ));
+            } else if refunded != t.amount {
+                sum.mismatches.push(mk(
+                    MismatchKind::Amount,
+                    "channel refund differs from the journal",
+                ));
+            }
+            if t.amount > Money::ZERO && his.is_none() {
+                sum.mismatches.push(mk(
+                    MismatchKind::MissingAtHis,
+                    "refunded but no cancel entry in the HIS ledger",
+                ));
+            } else if his_net != owed_back {
+                sum.mismatches.push(mk(
+                    MismatchKind::Amount,
+                    "HIS cancel entry differs from the journal's refund",
+                ));
+            }
+        }
+        TxnState::NeedsStaff => sum.mismatches.push(mk(
+            MismatchKind::NeedsStaff,
+            "cancelled at HIS, refund not done: voucher issued; refund at the staffed window",
+        )),
+        TxnState::Released | TxnState::Reversed => {
+            if refunded != Money::ZERO {
+                sum.mismatches.push(mk(
+                    MismatchKind::Status,
+                    "not cancelled in the journal but refunded by the channel",
+                ));
+            }
+            if his_net != Money::ZERO {
+                sum.mismatches.push(mk(
+                    MismatchKind::Status,
+                    "not cancelled in the journal but cancelled with a refund due at HIS",
+                ));
+            }
+        }
+        _ => sum.mismatches.push(mk(
+            MismatchKind::Unfinished,
+            "not in a terminal state; run recovery",
+        )),
+    }
 }
 
 /// `K01-20261123-000017-post` -> `K01-20261123-000017`.
@@ -288,6 +406,7 @@ mod tests {
             channel_trade_no: None,
             paid_at: None,
             his_result: None,
+            refund_of: None,
             reprint_needed: false,
             last_error: None,
             details: "{}".into(),
@@ -301,6 +420,37 @@ mod tests {
             out_trade_no: format!("K0120261123{seq:06}"),
             amount: Money::from_fen(amount),
             refunded: Money::from_fen(refunded),
+            out_refund_no: (refunded > 0).then(|| format!("K0120261123{seq:06}R")),
+        }
+    }
+
+    /// Cancellation `seq` of the booking with order `K0120261123{of:06}`, refunding `fen`.
+    fn cancellation(seq: u64, state: TxnState, fen: i64, of: Option<u64>) -> Txn {
+        Txn {
+            kind: TxnKind::Cancellation,
+            refund_of: of.map(|o| format!("K0120261123{o:06}")),
+            ..txn(seq, state, fen)
+        }
+    }
+
+    /// The channel's refund row of cancelling booking `of`.
+    fn cancel_refund(of: u64, fen: i64) -> ChannelRow {
+        ChannelRow {
+            out_trade_no: format!("K0120261123{of:06}"),
+            amount: Money::ZERO,
+            refunded: Money::from_fen(fen),
+            out_refund_no: Some(format!("K0120261123{of:06}X")),
+        }
+    }
+
+    /// HIS's cancel entry of cancellation `seq` for booking `of`.
+    fn cancelled(seq: u64, of: u64, fen: i64) -> LedgerEntry {
+        LedgerEntry {
+            idempotency_key: format!("K01-20261123-{seq:06}-cancel"),
+            kind: LedgerKind::Cancel,
+            amount_fen: Money::from_fen(-fen),
+            trade_no: Some(format!("K0120261123{of:06}")),
+            ..posted(of, 0)
         }
     }
 
@@ -333,6 +483,98 @@ mod tests {
         assert_eq!(s.channel_net, Money::from_fen(1500));
         assert_eq!(s.his_total, Money::from_fen(1500));
         assert_eq!(s.unexplained(), 0);
+    }
+
+    #[test]
+    fn a_clean_day_with_cancellations_has_no_mismatch() {
+        let mut booking = txn(1, TxnState::Done, 1500);
+        booking.kind = TxnKind::Booking;
+        let j = [
+            booking,
+            // Cancels booking 1, booked and paid the same day.
+            cancellation(2, TxnState::Done, 1500, Some(1)),
+            // Cancels booking 9 of an earlier day: only its refund is today.
+            cancellation(3, TxnState::Done, 2000, Some(9)),
+            // An unpaid booking: cancelled with nothing to refund.
+            cancellation(4, TxnState::Done, 0, None),
+            // Refused (started, paid elsewhere) or backed out of.
+            cancellation(5, TxnState::Released, 1500, None),
+        ];
+        let c = [
+            row(1, 1500, 0),
+            cancel_refund(1, 1500),
+            cancel_refund(9, 2000),
+        ];
+        let h = [
+            posted(1, 1500),
+            cancelled(2, 1, 1500),
+            cancelled(3, 9, 2000),
+        ];
+        let s = reconcile(&j, &c, &h);
+        assert_eq!(s.mismatches, vec![], "{}", s.mismatches_csv());
+        assert_eq!(s.completed, 4);
+        assert_eq!(s.journal_total, Money::from_fen(-2000));
+        assert_eq!(s.channel_net, Money::from_fen(-2000));
+        assert_eq!(s.his_total, Money::from_fen(-2000));
+    }
+
+    #[test]
+    fn a_his_cancel_without_a_kiosk_refund_is_flagged() {
+        let mut booking = txn(1, TxnState::Done, 1500);
+        booking.kind = TxnKind::Booking;
+        let o = |n: u64| format!("K0120261123{n:06}");
+        // Cancelled at HIS (owes 15.00 back) but the channel has no refund.
+        let s = reconcile(
+            &[
+                booking.clone(),
+                cancellation(2, TxnState::Done, 1500, Some(1)),
+            ],
+            &[row(1, 1500, 0)],
+            &[posted(1, 1500), cancelled(2, 1, 1500)],
+        );
+        let kinds: Vec<_> = s
+            .mismatches
+            .iter()
+            .map(|m| (m.kind, m.out_trade_no.clone()))
+            .collect();
+        assert_eq!(kinds, vec![(MismatchKind::MissingAtChannel, o(1))]);
+        // HIS cancelled under a key the journal does not know (cancelled
+        // elsewhere, or by a lost kiosk journal): nobody refunded it.
+        let s = reconcile(
+            &[booking.clone()],
+            &[row(1, 1500, 0)],
+            &[posted(1, 1500), cancelled(7, 1, 1500)],
+        );
+        let kinds: Vec<_> = s.mismatches.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, vec![MismatchKind::HisOnly]);
+        // The journal let go of a cancellation HIS did carry out.
+        let s = reconcile(
+            &[
+                booking.clone(),
+                cancellation(2, TxnState::Released, 1500, Some(1)),
+            ],
+            &[row(1, 1500, 0)],
+            &[posted(1, 1500), cancelled(2, 1, 1500)],
+        );
+        let kinds: Vec<_> = s.mismatches.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, vec![MismatchKind::Status]);
+        // A cancellation refund with no cancellation in the journal counts
+        // against its order (the booking no longer nets its fee).
+        let s = reconcile(
+            &[booking.clone()],
+            &[row(1, 1500, 0), cancel_refund(1, 1500)],
+            &[posted(1, 1500)],
+        );
+        let kinds: Vec<_> = s.mismatches.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, vec![MismatchKind::Amount]);
+        // Refunded but HIS has no cancel entry.
+        let s = reconcile(
+            &[booking, cancellation(2, TxnState::Done, 1500, Some(1))],
+            &[row(1, 1500, 0), cancel_refund(1, 1500)],
+            &[posted(1, 1500)],
+        );
+        let kinds: Vec<_> = s.mismatches.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, vec![MismatchKind::MissingAtHis]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The transaction runner: same-day registration, booking, check-in with a
 //! fee, and bill settlement, through prepare (hold) -> pay -> post to HIS ->
-//! print, with the journal written *before* every side effect.
+//! print, with the journal written *before* every side effect; and the
+//! cancellation of a booked appointment, through check -> confirm -> cancel
+//! at HIS -> refund the original kiosk order -> print.
 //!
 //! One loop ([`Runner::drive`]) moves a transaction from whatever state the
 //! journal holds: the patient-facing calls use it live, and the recovery
@@ -13,7 +15,7 @@
 //! resolved by asking with the same key, never by guessing.
 
 use super::failpoint::hit;
-use super::journal::{Journal, JournalError, NewTxn, Txn, Update};
+use super::journal::{cancellation_refund_no, Journal, JournalError, NewTxn, Txn, Update};
 use super::state::{Event, TxnKind, TxnState};
 use crate::domain::*;
 use crate::his::wire::{HoldRequest, PreSettleRequest, RegisterRequest, SettleRequest};
@@ -84,6 +86,9 @@ pub enum Intent {
         bill_ids: Vec<String>,
         use_insurance: bool,
     },
+    /// Cancel one of the patient's booked appointments; a fee this kiosk
+    /// collected for it goes back to the original payment.
+    Cancellation { appointment_id: String },
 }
 
 impl Intent {
@@ -93,6 +98,7 @@ impl Intent {
             Intent::Booking { .. } => TxnKind::Booking,
             Intent::CheckIn { .. } => TxnKind::CheckIn,
             Intent::Settlement { .. } => TxnKind::Settlement,
+            Intent::Cancellation { .. } => TxnKind::Cancellation,
         }
     }
 }
@@ -143,14 +149,17 @@ pub struct Details {
     pub bills: Vec<Bill>,
     #[serde(default)]
     pub presettlement: Option<PreSettlement>,
-    /// Check-in: the appointment as it was before.
+    /// Check-in and cancellation: the appointment as it was before.
     #[serde(default)]
     pub appointment: Option<Appointment>,
     #[serde(default)]
     pub method: Option<PayMethod>,
 }
 
-/// Ready to pay: what the patient sees before choosing how to pay.
+/// Ready to pay: what the patient sees before choosing how to pay. For a
+/// cancellation: ready to confirm; `amount` is the refund (`txn.channel` the
+/// channel it goes back to, `None` when nothing is refunded) and
+/// `appointment` the appointment as HIS listed it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub txn: Txn,
@@ -187,6 +196,107 @@ impl Outcome {
             | Outcome::Refunded { txn, .. }
             | Outcome::NeedsStaff { txn, .. }
             | Outcome::Pending { txn, .. } => txn,
+        }
+    }
+
+    /// What the patient reads, (Chinese, English): whether it was done and,
+    /// plainly, where the money is. For a completed cancellation the amount
+    /// refunded is `txn.amount` (`Money::ZERO`: nothing to refund) and the
+    /// channel it went back to `txn.channel`.
+    pub fn patient_message(&self) -> (String, String) {
+        let cancellation = self.txn().kind == TxnKind::Cancellation;
+        match self {
+            Outcome::Completed { txn, printed } => {
+                let (zh, en) = if cancellation && txn.amount > Money::ZERO {
+                    (
+                        format!("预约已取消，{} 已原路退回。", txn.amount),
+                        format!(
+                            "Appointment cancelled; {} refunded to your original payment.",
+                            txn.amount
+                        ),
+                    )
+                } else if cancellation {
+                    owned((
+                        "预约已取消，无需退费。",
+                        "Appointment cancelled; there was no fee to refund.",
+                    ))
+                } else if txn.amount > Money::ZERO {
+                    (
+                        format!("办理成功，已支付 {}。", txn.amount),
+                        format!("Done. You paid {}.", txn.amount),
+                    )
+                } else {
+                    owned(("办理成功。", "Done."))
+                };
+                if *printed {
+                    (zh, en)
+                } else {
+                    let (pz, pe) = print::print_failed_message();
+                    (format!("{zh}{pz}"), format!("{en} {pe}"))
+                }
+            }
+            Outcome::NotPaid {
+                reason, refunded, ..
+            } => {
+                let (tz, te) = if cancellation {
+                    (
+                        "预约保持不变，未发生退费。",
+                        "Your appointment stays booked; no money moved.",
+                    )
+                } else if *refunded {
+                    (
+                        "已扣款项已全额退回。",
+                        "The money taken has been returned in full.",
+                    )
+                } else {
+                    ("未扣款。", "Nothing was charged.")
+                };
+                (format!("{}{tz}", reason.0), format!("{} {te}", reason.1))
+            }
+            Outcome::Refunded { reason, .. } => (
+                format!("{}您支付的款项已原路全额退回。", reason.0),
+                format!(
+                    "{} What you paid has been refunded in full to the same account.",
+                    reason.1
+                ),
+            ),
+            Outcome::NeedsStaff {
+                txn,
+                voucher_printed,
+            } => {
+                let (vz, ve) = if *voucher_printed {
+                    ("凭证".to_string(), "the voucher".to_string())
+                } else {
+                    (
+                        format!("交易号 {}", txn.key_base()),
+                        format!("transaction number {}", txn.key_base()),
+                    )
+                };
+                if cancellation {
+                    (
+                        format!(
+                            "预约已取消，但 {} 退款未能完成。您的钱款安全，请凭{vz}到人工窗口办理退款。",
+                            txn.amount
+                        ),
+                        format!(
+                            "Your appointment is cancelled, but the refund of {} did not go through. Your money is safe: take {ve} to a staffed window for the refund.",
+                            txn.amount
+                        ),
+                    )
+                } else {
+                    (
+                        format!(
+                            "您已支付 {}，但医院系统未能办理，退款也未完成。您的钱款安全，请凭{vz}到人工窗口处理。",
+                            txn.amount
+                        ),
+                        format!(
+                            "You paid {}, but the hospital system could not complete it and the refund did not go through. Your money is safe: take {ve} to a staffed window.",
+                            txn.amount
+                        ),
+                    )
+                }
+            }
+            Outcome::Pending { reason, .. } => reason.clone(),
         }
     }
 }
@@ -381,7 +491,9 @@ impl Runner {
                 details.referral = *referral;
                 (Some(slot_id.clone()), None)
             }
-            Intent::CheckIn { appointment_id } => (None, Some(appointment_id.clone())),
+            Intent::CheckIn { appointment_id } | Intent::Cancellation { appointment_id } => {
+                (None, Some(appointment_id.clone()))
+            }
             Intent::Settlement {
                 bill_ids,
                 use_insurance,
@@ -450,6 +562,37 @@ impl Runner {
                 what: "cancelling",
             }),
         }
+    }
+
+    /// The patient confirms the cancellation `start` checked: cancel at HIS
+    /// (key `…-cancel`), refund the fee to the original kiosk order (refund
+    /// number `{original out_trade_no}X`), print the cancellation slip.
+    /// `Outcome::Completed` when cancelled and nothing more is owed (refund
+    /// in `txn.amount`, channel in `txn.channel`); `NotPaid` when HIS
+    /// refused (nothing changed); `NeedsStaff` when cancelled but the refund
+    /// failed (voucher); `Pending` when the refund is not yet confirmed
+    /// (recovery carries on).
+    pub async fn confirm_cancel(&self, id: i64) -> Result<Outcome, RunError> {
+        let _claim = self.inner.claim(id)?;
+        let t = self
+            .inner
+            .expect(id, TxnState::SlotHeld, "confirming a cancellation")?;
+        if t.kind != TxnKind::Cancellation {
+            return Err(RunError::WrongState {
+                id,
+                state: t.state,
+                what: "confirming a cancellation (this is not one)",
+            });
+        }
+        let t = self.inner.tr(
+            &t,
+            Event::PostStarted,
+            Update {
+                note: Some("confirmed by the patient".into()),
+                ..Update::default()
+            },
+        )?;
+        self.inner.drive(t, Mode::Live).await
     }
 
     /// Nothing to pay: go straight to HIS.
@@ -743,6 +886,7 @@ impl Inner {
             TxnKind::Booking => "预约挂号费",
             TxnKind::CheckIn => "诊查费",
             TxnKind::Settlement => "门诊缴费",
+            TxnKind::Cancellation => "预约取消退费",
         };
         format!("{} {what}", self.cfg.hospital_zh)
     }
@@ -797,7 +941,11 @@ impl Inner {
                 },
                 TxnState::SlotHeld => match mode {
                     Mode::Live => Next::Stop(Outcome::Pending {
-                        reason: owned(("请选择支付方式。", "Please choose how to pay.")),
+                        reason: owned(if t.kind == TxnKind::Cancellation {
+                            ("请确认是否取消预约。", "Please confirm the cancellation.")
+                        } else {
+                            ("请选择支付方式。", "Please choose how to pay.")
+                        }),
                         txn: t,
                     }),
                     Mode::Recovery => Next::Go(self.tr(
@@ -816,6 +964,7 @@ impl Inner {
                 TxnState::Printed => self.print_reminder(t, mode)?,
                 TxnState::PaymentFailed => self.close_and_release(t, mode).await?,
                 TxnState::Reversing => self.reverse(t, mode).await?,
+                TxnState::Refunding => self.refund_original(t, mode).await?,
                 TxnState::NeedsStaff | TxnState::Done | TxnState::Released | TxnState::Reversed => {
                     Next::Stop(self.outcome_of(t)?)
                 }
@@ -844,7 +993,11 @@ impl Inner {
                     .any(|(_, ev, _, _)| ev == "PaymentReversed");
                 Outcome::NotPaid {
                     refunded,
-                    reason: owned(DEFAULT_FAIL),
+                    reason: owned(if t.kind == TxnKind::Cancellation {
+                        ("未能取消预约。", "The appointment could not be cancelled.")
+                    } else {
+                        DEFAULT_FAIL
+                    }),
                     txn: t,
                 }
             }
@@ -860,6 +1013,19 @@ impl Inner {
                     .iter()
                     .any(|(_, ev, _, _)| ev == "VoucherHandled")
                     && !t.reprint_needed,
+                txn: t,
+            },
+            TxnState::Refunding => Outcome::Pending {
+                reason: (
+                    format!(
+                        "预约已取消，{} 退款正在处理，将原路退回。如有疑问请到人工窗口咨询。",
+                        t.amount
+                    ),
+                    format!(
+                        "Your appointment is cancelled; the refund of {} is on its way back to your original payment. Please ask at a staffed window if in doubt.",
+                        t.amount
+                    ),
+                ),
                 txn: t,
             },
             _ => Outcome::Pending {
@@ -985,6 +1151,7 @@ impl Inner {
                     Err(e) => Err(e),
                 }
             }
+            TxnKind::Cancellation => return self.prepare_cancellation(t).await,
         };
         match result {
             Ok(u) => Ok(Next::Go(self.tr(&t, Event::Held, u)?)),
@@ -1032,6 +1199,164 @@ impl Inner {
                 ..Update::default()
             },
         )?))
+    }
+
+    /// Created, for a cancellation: check the appointment at HIS and find
+    /// the kiosk order its fee was paid with. Refused (nothing done
+    /// anywhere) when it is not this patient's, not booked, already started,
+    /// already being cancelled, or paid in a way this kiosk cannot refund.
+    async fn prepare_cancellation(&self, t: Txn) -> Result<Next, RunError> {
+        let appt_id = t.target_id.clone().unwrap_or_default();
+        let listed = self.his.appointments(&t.patient_id, None).await;
+        hit("call:listAppointments");
+        let (list, now) = match listed {
+            Ok(list) => match self.his.ping().await {
+                Ok(p) => (list, p.now),
+                Err(e) => return self.prepare_failed(t, &e),
+            },
+            Err(e) => return self.prepare_failed(t, &e),
+        };
+        let Some(a) = list
+            .into_iter()
+            .find(|a| a.appointment_id == appt_id && a.patient_id == t.patient_id)
+        else {
+            return self.refuse(
+                &t,
+                (
+                    "未找到您名下的这个预约，请到人工窗口咨询。",
+                    "This appointment was not found among your bookings. Please ask at a staffed window.",
+                ),
+                format!("appointment {appt_id} is not one of patient {}'s", t.patient_id),
+            );
+        };
+        match a.status {
+            AppointmentStatus::Booked => {}
+            AppointmentStatus::CheckedIn => {
+                return self.refuse(
+                    &t,
+                    (
+                        "该预约已签到，不能在自助机取消，请到人工窗口办理。",
+                        "This appointment is already checked in and cannot be cancelled at the kiosk. Please go to a staffed window.",
+                    ),
+                    format!("appointment {appt_id} is checked in"),
+                )
+            }
+            AppointmentStatus::Cancelled => {
+                return self.refuse(
+                    &t,
+                    ("该预约已经取消。", "This appointment has already been cancelled."),
+                    format!("appointment {appt_id} is already cancelled"),
+                )
+            }
+        }
+        let started = now.date_naive() > a.date
+            || (now.date_naive() == a.date && now.time() >= a.start.time());
+        if started {
+            return self.refuse(
+                &t,
+                (
+                    "就诊时段已开始，不能再取消，请到人工窗口咨询。",
+                    "The appointment time has already begun, so it can no longer be cancelled. Please ask at a staffed window.",
+                ),
+                format!("appointment {appt_id} started at {} {} (HIS time {now})", a.date, a.start),
+            );
+        }
+        let busy = self
+            .j()
+            .with_target(TxnKind::Cancellation, &appt_id)?
+            .into_iter()
+            .any(|o| {
+                o.id != t.id
+                    && !matches!(
+                        o.state,
+                        TxnState::Created | TxnState::SlotHeld | TxnState::Released
+                    )
+            });
+        if busy {
+            return self.refuse(
+                &t,
+                (
+                    "该预约正在办理取消，请勿重复操作。如有疑问请到人工窗口咨询。",
+                    "This appointment is already being cancelled. Please ask at a staffed window if in doubt.",
+                ),
+                format!("another cancellation of {appt_id} is under way or done"),
+            );
+        }
+        let mut u = Update::default();
+        if a.fee_paid && a.fee_fen > Money::ZERO {
+            // Only what this kiosk collected can go back from here: the
+            // payment HIS holds must be a kiosk order of this journal, the
+            // booking of this very appointment, completed.
+            let original = match &a.payment {
+                Some(p) if p.channel != PayChannel::None => {
+                    self.j().by_out_trade_no(&p.trade_no)?
+                }
+                _ => None,
+            };
+            let original = original.filter(|o| {
+                o.kind == TxnKind::Booking
+                    && o.his_reference.as_deref() == Some(appt_id.as_str())
+                    && matches!(
+                        o.state,
+                        TxnState::Done | TxnState::Printed | TxnState::HisPosted
+                    )
+                    && o.amount >= a.fee_fen
+                    && o.channel.is_some_and(|c| c != PayChannel::None)
+            });
+            let Some(o) = original else {
+                let how = a
+                    .payment
+                    .as_ref()
+                    .map(|p| format!("{:?} {}", p.channel, p.trade_no))
+                    .unwrap_or_else(|| "no payment reference".into());
+                return self.refuse(
+                    &t,
+                    (
+                        "该预约的费用不是在本自助机支付的，无法在此原路退费。请到人工窗口办理取消和退费。",
+                        "The fee for this appointment was not paid at this kiosk, so it cannot be refunded here. Please go to a staffed window to cancel it and get your refund.",
+                    ),
+                    format!("appointment {appt_id} was paid by {how}, not a completed booking of this kiosk"),
+                );
+            };
+            u.refund_of = Some(o.out_trade_no());
+            u.channel = o.channel;
+            u.amount = Some(a.fee_fen);
+        } else {
+            u.amount = Some(Money::ZERO);
+        }
+        let mut d = details_of(&t);
+        d.appointment = Some(a);
+        u.details = serde_json::to_string(&d).ok();
+        Ok(Next::Go(self.tr(&t, Event::Held, u)?))
+    }
+
+    /// Refuse in `Created` before anything was done: journal it, tell the patient why.
+    fn refuse(&self, t: &Txn, reason: (&str, &str), detail: String) -> Result<Next, RunError> {
+        let t = self.tr(
+            t,
+            Event::HoldRefused,
+            Update {
+                last_error: Some(detail),
+                note: Some(format!("{} / {}", reason.0, reason.1)),
+                ..Update::default()
+            },
+        )?;
+        Ok(Next::Stop(Outcome::NotPaid {
+            txn: t,
+            refunded: false,
+            reason: owned(reason),
+        }))
+    }
+
+    /// HIS did not answer a read while preparing: nothing was done; the
+    /// transaction stays `Created` and recovery closes it.
+    fn prepare_failed(&self, t: Txn, e: &HisError) -> Result<Next, RunError> {
+        self.note(&t, &e.to_string());
+        Ok(Next::Stop(Outcome::NotPaid {
+            txn: t,
+            refunded: false,
+            reason: owned(e.patient_message()),
+        }))
     }
 
     // ------------------------------------------------------------ payment
@@ -1236,16 +1561,22 @@ impl Inner {
     }
 
     async fn post_once(&self, t: &Txn, key: &IdempotencyKey) -> Result<(String, String), HisError> {
-        let payment = self.payment_ref(t).map_err(|e| {
-            HisError::new(
-                crate::his::ops::Operation::CreateAppointment,
-                HisErrorKind::InvalidRequest,
-                e.to_string(),
-            )
-        })?;
-        let money = (t.amount > Money::ZERO).then(|| payment.clone());
+        let payment = || {
+            self.payment_ref(t).map_err(|e| {
+                HisError::new(
+                    crate::his::ops::Operation::CreateAppointment,
+                    HisErrorKind::InvalidRequest,
+                    e.to_string(),
+                )
+            })
+        };
+        let money = || -> Result<Option<PaymentRef>, HisError> {
+            let p = payment()?;
+            Ok((t.amount > Money::ZERO).then_some(p))
+        };
         let r = match t.kind {
             TxnKind::Registration | TxnKind::Booking => {
+                let money = money()?;
                 let req = RegisterRequest {
                     hold_id: t.hold_id.clone().unwrap_or_default(),
                     patient_id: t.patient_id.clone(),
@@ -1258,9 +1589,25 @@ impl Inner {
                     )
                 })
             }
-            TxnKind::CheckIn => self
+            TxnKind::CheckIn => {
+                let money = money()?;
+                self.his
+                    .check_in(key, t.target_id.as_deref().unwrap_or_default(), money)
+                    .await
+                    .map(|a| {
+                        (
+                            a.appointment_id.clone(),
+                            serde_json::to_string(&a).unwrap_or_default(),
+                        )
+                    })
+            }
+            TxnKind::Cancellation => self
                 .his
-                .check_in(key, t.target_id.as_deref().unwrap_or_default(), money)
+                .cancel(
+                    key,
+                    t.target_id.as_deref().unwrap_or_default(),
+                    "自助机取消预约 cancelled at a kiosk",
+                )
                 .await
                 .map(|a| {
                     (
@@ -1272,7 +1619,7 @@ impl Inner {
                 let req = SettleRequest {
                     presettle_id: t.target_id.clone().unwrap_or_default(),
                     patient_id: t.patient_id.clone(),
-                    payment,
+                    payment: payment()?,
                 };
                 self.his.settle(key, &req).await.map(|s| {
                     (
@@ -1329,7 +1676,8 @@ impl Inner {
     }
 
     async fn post(&self, t: Txn, mode: Mode) -> Result<Next, RunError> {
-        let key = self.key(&t, "post")?;
+        let cancellation = t.kind == TxnKind::Cancellation;
+        let key = self.key(&t, if cancellation { "cancel" } else { "post" })?;
         // After a crash, a timeout or a lost answer, ask before posting again.
         let mut ask_first = mode == Mode::Recovery || t.last_error.is_some();
         for attempt in 0..self.attempts(mode) {
@@ -1347,18 +1695,28 @@ impl Inner {
             };
             match answer {
                 Ok((reference, result)) => {
-                    return Ok(Next::Go(self.tr(
-                        &t,
-                        Event::Posted,
-                        Update {
-                            his_reference: Some(reference),
-                            his_result: Some(result),
-                            ..Update::default()
-                        },
-                    )?))
+                    let mut u = Update {
+                        his_reference: Some(reference),
+                        ..Update::default()
+                    };
+                    if cancellation {
+                        // What is refunded is what HIS says it owes back.
+                        if let Ok(a) = serde_json::from_str::<Appointment>(&result) {
+                            if a.refund_due_fen != t.amount {
+                                tracing::warn!(txn = %t.key_base(), his = %a.refund_due_fen, journal = %t.amount, "HIS owes back another amount than the fee");
+                                u.note = Some(format!(
+                                    "HIS owes {} back; {} was expected",
+                                    a.refund_due_fen, t.amount
+                                ));
+                            }
+                            u.amount = Some(a.refund_due_fen);
+                        }
+                    }
+                    u.his_result = Some(result);
+                    return Ok(Next::Go(self.tr(&t, Event::Posted, u)?));
                 }
                 Err(e) if is_refusal(&e) => {
-                    return Ok(Next::Go(self.tr(
+                    let t = self.tr(
                         &t,
                         Event::PostRefused,
                         Update {
@@ -1370,7 +1728,20 @@ impl Inner {
                             )),
                             ..Update::default()
                         },
-                    )?))
+                    )?;
+                    if cancellation {
+                        // Nothing was cancelled and nothing is owed: say why.
+                        let reason = e
+                            .gateway_message
+                            .clone()
+                            .unwrap_or_else(|| owned(e.patient_message()));
+                        return Ok(Next::Stop(Outcome::NotPaid {
+                            txn: t,
+                            refunded: false,
+                            reason,
+                        }));
+                    }
+                    return Ok(Next::Go(t));
                 }
                 Err(e) => {
                     self.note(&t, &e.to_string());
@@ -1416,6 +1787,15 @@ impl Inner {
                     &s,
                     &no,
                 ))
+            }
+            TxnKind::Cancellation => {
+                let a: Appointment = serde_json::from_str(result).ok()?;
+                let refund = print::CancelRefund {
+                    amount: t.amount,
+                    channel: t.channel,
+                    refund_no: t.cancellation_refund_no(),
+                };
+                Some(print::cancellation_slip(cols, &h, &w, &a, &refund, &no))
             }
             _ => {
                 let a: Appointment = serde_json::from_str(result).ok()?;
@@ -1646,17 +2026,38 @@ impl Inner {
         t: &Txn,
         suffix: &str,
     ) -> Result<Result<(), Option<PayError>>, RunError> {
-        let refund_no = OutRefundNo::new(format!("{}{suffix}", t.out_trade_no())).map_err(|e| {
-            RunError::Data {
-                id: t.id,
-                detail: e.to_string(),
-            }
-        })?;
+        let otn = t.out_trade_no();
+        self.refund_order(
+            t,
+            &otn,
+            &format!("{otn}{suffix}"),
+            t.amount,
+            "自助机退款 kiosk refund",
+        )
+        .await
+    }
+
+    /// Refund `amount` of order `out_trade_no` under `refund_no` (the same
+    /// request every time, so the channel replays rather than refunds
+    /// twice); an unknown outcome is resolved by querying the refund.
+    async fn refund_order(
+        &self,
+        t: &Txn,
+        out_trade_no: &str,
+        refund_no: &str,
+        amount: Money,
+        reason: &str,
+    ) -> Result<Result<(), Option<PayError>>, RunError> {
+        let data = |e: pay::BadNumber| RunError::Data {
+            id: t.id,
+            detail: e.to_string(),
+        };
+        let refund_no = OutRefundNo::new(refund_no.to_string()).map_err(data)?;
         let req = RefundRequest {
-            out_trade_no: self.otn(t)?,
+            out_trade_no: OutTradeNo::new(out_trade_no.to_string()).map_err(data)?,
             out_refund_no: refund_no.clone(),
-            amount: t.amount,
-            reason: "自助机退款 kiosk refund".into(),
+            amount,
+            reason: reason.into(),
         };
         let mut r = self.pay.refund(&req).await;
         hit("call:refund");
@@ -1703,33 +2104,7 @@ impl Inner {
                 }
             }
             if !done {
-                let past_deadline = self
-                    .j()
-                    .entered_at(t.id, TxnState::Reversing)?
-                    .as_deref()
-                    .and_then(parse_instant)
-                    .is_some_and(|at| {
-                        Utc::now()
-                            .signed_duration_since(at)
-                            .to_std()
-                            .unwrap_or_default()
-                            > self.cfg.reverse_deadline
-                    });
-                if refused.is_none() && !past_deadline {
-                    return Ok(Next::Stop(self.outcome_of(self.get(t.id)?)?));
-                }
-                let why = refused
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "refund not confirmed before the deadline".into());
-                let t = self.tr(
-                    &t,
-                    Event::ReverseRefused,
-                    Update {
-                        last_error: Some(why.clone()),
-                        ..Update::default()
-                    },
-                )?;
-                return Ok(Next::Stop(self.voucher(t, &why)?));
+                return self.refund_not_done(t, refused);
             }
         }
         if let Some(h) = &t.hold_id {
@@ -1745,16 +2120,142 @@ impl Inner {
         )?))
     }
 
+    /// A refund (Reversing, Refunding) that did not go through: the channel
+    /// refused for good, or it is still unconfirmed `reverse_deadline` after
+    /// the state was entered: staff, with a voucher. Otherwise stop here and
+    /// let the next attempt (live or recovery) try again with the same number.
+    fn refund_not_done(&self, t: Txn, refused: Option<PayError>) -> Result<Next, RunError> {
+        let past_deadline = self
+            .j()
+            .entered_at(t.id, t.state)?
+            .as_deref()
+            .and_then(parse_instant)
+            .is_some_and(|at| {
+                Utc::now()
+                    .signed_duration_since(at)
+                    .to_std()
+                    .unwrap_or_default()
+                    > self.cfg.reverse_deadline
+            });
+        if refused.is_none() && !past_deadline {
+            return Ok(Next::Stop(self.outcome_of(self.get(t.id)?)?));
+        }
+        let why = refused
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "refund not confirmed before the deadline".into());
+        let t = self.tr(
+            &t,
+            Event::ReverseRefused,
+            Update {
+                last_error: Some(why.clone()),
+                ..Update::default()
+            },
+        )?;
+        Ok(Next::Stop(self.voucher(t, &why)?))
+    }
+
+    /// Refunding (a cancellation): HIS has cancelled the appointment; return
+    /// what it owes back to the original kiosk order under
+    /// `{original out_trade_no}X`, then the slip.
+    async fn refund_original(&self, t: Txn, mode: Mode) -> Result<Next, RunError> {
+        if t.amount <= Money::ZERO {
+            return Ok(Next::Go(self.tr(
+                &t,
+                Event::ReverseOk,
+                Update {
+                    note: Some("nothing to refund".into()),
+                    ..Update::default()
+                },
+            )?));
+        }
+        let Some(original) = t.refund_of.clone() else {
+            // Unpaid when checked, paid some other way before HIS cancelled.
+            let why = format!(
+                "HIS owes {} back, but the fee was not paid at this kiosk",
+                t.amount
+            );
+            let t = self.tr(
+                &t,
+                Event::ReverseRefused,
+                Update {
+                    last_error: Some(why.clone()),
+                    ..Update::default()
+                },
+            )?;
+            return Ok(Next::Stop(self.voucher(t, &why)?));
+        };
+        let refund_no = cancellation_refund_no(&original);
+        let mut refused: Option<PayError> = None;
+        for attempt in 0..self.attempts(mode) {
+            if attempt > 0 {
+                tokio::time::sleep(self.cfg.poll_interval).await;
+            }
+            match self
+                .refund_order(
+                    &t,
+                    &original,
+                    &refund_no,
+                    t.amount,
+                    "预约取消退费 appointment cancelled",
+                )
+                .await?
+            {
+                Ok(()) => {
+                    return Ok(Next::Go(self.tr(
+                        &t,
+                        Event::ReverseOk,
+                        Update {
+                            note: Some(format!(
+                                "refunded {} of {original} as {refund_no}",
+                                t.amount
+                            )),
+                            ..Update::default()
+                        },
+                    )?))
+                }
+                Err(Some(e)) => {
+                    refused = Some(e);
+                    break;
+                }
+                Err(None) => {}
+            }
+        }
+        self.refund_not_done(t, refused)
+    }
+
     /// NeedsStaff: print the voucher for the staffed window.
     fn voucher(&self, t: Txn, why: &str) -> Result<Outcome, RunError> {
+        let why: String = why.chars().take(80).collect();
+        let (out_trade_no, reason) = if t.kind == TxnKind::Cancellation {
+            // The order staff refund: the kiosk's original, else the one HIS holds.
+            let his_trade_no = t
+                .his_result
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<Appointment>(r).ok())
+                .and_then(|a| a.payment)
+                .map(|p| p.trade_no);
+            (
+                t.refund_of
+                    .clone()
+                    .or(his_trade_no)
+                    .unwrap_or_else(|| t.out_trade_no()),
+                format!(
+                    "预约已取消，退款未完成 The appointment is cancelled but the refund did not go through ({why})"
+                ),
+            )
+        } else {
+            (
+                t.out_trade_no(),
+                format!(
+                    "医院系统未能办理，退款未完成 HIS could not complete it and the refund did not go through ({why})"
+                ),
+            )
+        };
         let v = print::Voucher {
             amount: t.amount,
             channel: t.channel,
-            out_trade_no: t.out_trade_no(),
-            reason: format!(
-                "医院系统未能办理，退款未完成 HIS could not complete it and the refund did not go through ({})",
-                why.chars().take(80).collect::<String>()
-            ),
+            out_trade_no,
+            reason,
         };
         let doc = print::needs_staff_voucher(
             self.printer.columns(),

@@ -10,6 +10,22 @@
 //!                                                   NeedsStaff (voucher printed)
 //! ```
 //!
+//! A cancellation (money goes back, nothing is collected) uses the same
+//! states in another order, never passing through a payment state:
+//!
+//! ```text
+//! Created -> SlotHeld -> HisPosting -> Refunding -> HisPosted -> Printed -> Done
+//!    |          |            |             |
+//!    v          v            v             v
+//! Released   Released     Released     NeedsStaff (voucher printed)
+//! ```
+//!
+//! `SlotHeld` is "checked and waiting for the patient to confirm" (the
+//! appointment is cancellable, the refund and its kiosk order are known);
+//! `HisPosting` cancels at HIS (key `…-cancel`); `Refunding` returns the fee
+//! to the original kiosk order (refund number `{original out_trade_no}X`);
+//! `HisPosted` then means "cancelled and nothing more is owed": the slip.
+//!
 //! A state names the side effect that comes next ([`next_effect`]); the
 //! runner writes the state to the journal *before* doing that effect, and the
 //! effect's outcome comes back as an [`Event`]. Recovery after a crash simply
@@ -29,9 +45,19 @@ pub enum TxnKind {
     CheckIn,
     /// Settle outpatient bills (the self-pay part of a pre-settlement).
     Settlement,
+    /// Cancel a booked appointment and refund the fee the kiosk collected for it.
+    Cancellation,
 }
 
 impl TxnKind {
+    pub const ALL: [TxnKind; 5] = [
+        TxnKind::Registration,
+        TxnKind::Booking,
+        TxnKind::CheckIn,
+        TxnKind::Settlement,
+        TxnKind::Cancellation,
+    ];
+
     /// Kinds that take a slot before paying.
     pub fn holds_a_slot(self) -> bool {
         matches!(self, TxnKind::Registration | TxnKind::Booking)
@@ -42,17 +68,15 @@ impl TxnKind {
             TxnKind::Booking => "booking",
             TxnKind::CheckIn => "check_in",
             TxnKind::Settlement => "settlement",
+            TxnKind::Cancellation => "cancellation",
         }
     }
     pub fn parse(s: &str) -> Option<TxnKind> {
-        [
-            TxnKind::Registration,
-            TxnKind::Booking,
-            TxnKind::CheckIn,
-            TxnKind::Settlement,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        TxnKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// Kinds that give money back instead of collecting it: never paid.
+    pub fn refunds(self) -> bool {
+        self == TxnKind::Cancellation
     }
 }
 
@@ -72,10 +96,13 @@ pub enum TxnState {
     Reversing,
     Reversed,
     NeedsStaff,
+    /// A cancellation: HIS cancelled the appointment; the fee is being
+    /// returned to the original kiosk order.
+    Refunding,
 }
 
 impl TxnState {
-    pub const ALL: [TxnState; 13] = [
+    pub const ALL: [TxnState; 14] = [
         TxnState::Created,
         TxnState::SlotHeld,
         TxnState::PaymentPending,
@@ -89,6 +116,7 @@ impl TxnState {
         TxnState::Reversing,
         TxnState::Reversed,
         TxnState::NeedsStaff,
+        TxnState::Refunding,
     ];
 
     /// Nothing more will happen without a person.
@@ -103,7 +131,7 @@ impl TxnState {
     pub fn money_at_risk(self) -> bool {
         matches!(
             self,
-            TxnState::Paid | TxnState::HisPosting | TxnState::Reversing
+            TxnState::Paid | TxnState::HisPosting | TxnState::Reversing | TxnState::Refunding
         )
     }
 
@@ -122,6 +150,7 @@ impl TxnState {
             TxnState::Reversing => "reversing",
             TxnState::Reversed => "reversed",
             TxnState::NeedsStaff => "needs_staff",
+            TxnState::Refunding => "refunding",
         }
     }
 
@@ -145,7 +174,8 @@ pub enum Effect {
     Prepare,
     /// Collect the payment, or find out what became of it (query by out_trade_no).
     CollectPayment,
-    /// Post to HIS: register, book, check in or settle (key `…-post`).
+    /// Post to HIS: register, book, check in or settle (key `…-post`), or
+    /// cancel an appointment (key `…-cancel`).
     PostToHis,
     /// Print the slip.
     PrintSlip,
@@ -157,6 +187,9 @@ pub enum Effect {
     ReversePayment,
     /// Print the voucher for the staffed window.
     PrintVoucher,
+    /// A cancellation: refund the original kiosk order (refund number
+    /// `{original out_trade_no}X`, one per order, so never twice).
+    RefundOriginal,
 }
 
 /// What happened when an effect ran, or what the patient did.
@@ -177,7 +210,8 @@ pub enum Event {
     PaymentReversed,
     /// The patient cancelled before paying.
     Cancelled,
-    /// Posting to HIS is about to be attempted.
+    /// Posting to HIS is about to be attempted (for a cancellation: the
+    /// patient confirmed it).
     PostStarted,
     /// HIS has the posting.
     Posted,
@@ -189,9 +223,11 @@ pub enum Event {
     SlipFailed,
     /// The unpaid order is closed and the hold released.
     ReleasedOk,
-    /// The channel returned the money (and the hold is released).
+    /// The channel returned the money (and the hold is released); for a
+    /// cancellation: the refund of the original order is confirmed, or there
+    /// was nothing to refund.
     ReverseOk,
-    /// The channel refused to reverse for good.
+    /// The channel refused to reverse (or refund) for good, or not in time.
     ReverseRefused,
     /// The voucher was printed, or printing it was attempted: staff take over.
     VoucherHandled,
@@ -210,13 +246,14 @@ pub fn next_effect(_kind: TxnKind, state: TxnState) -> Option<Effect> {
     use TxnState::*;
     match state {
         Created => Some(Effect::Prepare),
-        SlotHeld => None, // waits for the patient to choose a channel
+        SlotHeld => None, // waits for the patient to choose a channel, or to confirm a cancellation
         PaymentPending => Some(Effect::CollectPayment),
         Paid | HisPosting => Some(Effect::PostToHis),
         HisPosted => Some(Effect::PrintSlip),
         Printed => Some(Effect::PrintReminder),
         PaymentFailed => Some(Effect::CloseAndRelease),
         Reversing => Some(Effect::ReversePayment),
+        Refunding => Some(Effect::RefundOriginal),
         NeedsStaff => None, // the voucher is printed once on entering; reprints are a technician's action
         Done | Released | Reversed => None,
     }
@@ -226,13 +263,26 @@ pub fn next_effect(_kind: TxnKind, state: TxnState) -> Option<Effect> {
 pub fn step(kind: TxnKind, state: TxnState, event: Event) -> Result<TxnState, TransitionError> {
     use Event as E;
     use TxnState::*;
+    let cancellation = kind == TxnKind::Cancellation;
     let next = match (state, event) {
         (Created, E::Held) => SlotHeld,
         (Created, E::HoldRefused) => Released,
         (Created, E::Cancelled) => Released,
+        // A cancellation collects nothing: no payment state, ever.
+        (Created | SlotHeld, E::PaymentStarted) if kind.refunds() => {
+            return Err(TransitionError { kind, state, event })
+        }
         (Created | SlotHeld, E::PaymentStarted) if !kind.holds_a_slot() || state == SlotHeld => {
             PaymentPending
         }
+        // Cancellation: confirmed by the patient; nothing held, nothing paid
+        // if they back out; HIS refusing leaves everything as it was.
+        (SlotHeld, E::PostStarted) if cancellation => HisPosting,
+        (SlotHeld, E::Cancelled) if cancellation => Released,
+        (HisPosting, E::Posted) if cancellation => Refunding,
+        (HisPosting, E::PostRefused) if cancellation => Released,
+        (Refunding, E::ReverseOk) if cancellation => HisPosted,
+        (Refunding, E::ReverseRefused) if cancellation => NeedsStaff,
         (SlotHeld, E::Cancelled) => PaymentFailed,
         (PaymentPending, E::PaymentConfirmed) => Paid,
         (PaymentPending, E::PaymentFailed | E::Cancelled | E::PaymentReversed) => PaymentFailed,
@@ -340,13 +390,10 @@ mod tests {
 
     #[test]
     fn paid_money_never_goes_back_to_an_unpaid_state() {
-        for kind in [
-            TxnKind::Registration,
-            TxnKind::Booking,
-            TxnKind::CheckIn,
-            TxnKind::Settlement,
-        ] {
-            for state in [Paid, HisPosting, HisPosted, Printed, Done, Reversing] {
+        for kind in TxnKind::ALL {
+            for state in [
+                Paid, HisPosting, HisPosted, Printed, Done, Reversing, Refunding,
+            ] {
                 for event in [
                     E::Cancelled,
                     E::PaymentFailed,
@@ -365,12 +412,7 @@ mod tests {
 
     #[test]
     fn every_non_terminal_state_that_holds_money_has_an_effect() {
-        for kind in [
-            TxnKind::Registration,
-            TxnKind::Booking,
-            TxnKind::CheckIn,
-            TxnKind::Settlement,
-        ] {
+        for kind in TxnKind::ALL {
             for s in TxnState::ALL {
                 if s.money_at_risk() {
                     assert!(
@@ -390,13 +432,82 @@ mod tests {
         for s in TxnState::ALL {
             assert_eq!(TxnState::parse(s.as_str()), Some(s));
         }
-        for k in [
-            TxnKind::Registration,
-            TxnKind::Booking,
-            TxnKind::CheckIn,
-            TxnKind::Settlement,
-        ] {
+        for k in TxnKind::ALL {
             assert_eq!(TxnKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_cancellation_cancels_at_his_then_refunds_then_prints() {
+        let c = TxnKind::Cancellation;
+        let paid = [
+            E::Held,
+            E::PostStarted,
+            E::Posted,
+            E::ReverseOk,
+            E::SlipPrinted,
+            E::SlipPrinted,
+        ];
+        assert_eq!(run(c, &paid), Ok(Done));
+        assert_eq!(run(c, &paid[..3]), Ok(Refunding));
+        assert_eq!(next_effect(c, Refunding), Some(Effect::RefundOriginal));
+        assert_eq!(next_effect(c, HisPosting), Some(Effect::PostToHis));
+        // The printer never undoes it.
+        assert_eq!(run(c, &paid[..4]), Ok(HisPosted));
+        assert_eq!(
+            run(
+                c,
+                &[
+                    E::Held,
+                    E::PostStarted,
+                    E::Posted,
+                    E::ReverseOk,
+                    E::SlipFailed
+                ]
+            ),
+            Ok(Done)
+        );
+        // The patient backs out, or HIS refuses: nothing changed anywhere.
+        assert_eq!(run(c, &[E::Held, E::Cancelled]), Ok(Released));
+        assert_eq!(run(c, &[E::HoldRefused]), Ok(Released));
+        assert_eq!(
+            run(c, &[E::Held, E::PostStarted, E::PostRefused]),
+            Ok(Released)
+        );
+        // Cancelled at HIS but the channel will not refund: staff, with a voucher.
+        assert_eq!(
+            run(
+                c,
+                &[
+                    E::Held,
+                    E::PostStarted,
+                    E::Posted,
+                    E::ReverseRefused,
+                    E::VoucherHandled
+                ]
+            ),
+            Ok(NeedsStaff)
+        );
+        // Once HIS cancelled, there is no way back to "not cancelled".
+        for e in [E::Cancelled, E::PostRefused, E::HoldRefused, E::ReleasedOk] {
+            assert!(step(c, Refunding, e).is_err(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_cancellation_never_collects_and_nothing_else_posts_unpaid() {
+        let c = TxnKind::Cancellation;
+        assert!(step(c, Created, E::PaymentStarted).is_err());
+        assert!(step(c, SlotHeld, E::PaymentStarted).is_err());
+        assert!(
+            step(c, Created, E::PostStarted).is_err(),
+            "not before it is checked"
+        );
+        for kind in TxnKind::ALL.into_iter().filter(|k| !k.refunds()) {
+            assert!(step(kind, SlotHeld, E::PostStarted).is_err(), "{kind:?}");
+            assert_eq!(step(kind, HisPosting, E::Posted), Ok(HisPosted));
+            assert_eq!(step(kind, HisPosting, E::PostRefused), Ok(Reversing));
+            assert!(step(kind, Refunding, E::ReverseOk).is_err(), "{kind:?}");
         }
     }
 }

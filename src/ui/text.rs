@@ -223,6 +223,7 @@ pub fn outcome(lang: Lang, o: &Outcome) -> (bool, L, String, String) {
                 TxnKind::Booking => L("预约成功", "Appointment booked"),
                 TxnKind::CheckIn => L("签到成功", "You are checked in"),
                 TxnKind::Settlement => L("缴费成功", "Payment complete"),
+                TxnKind::Cancellation => L("预约已取消", "Appointment cancelled"),
             };
             let paid = if txn.amount.fen() > 0 {
                 match lang {
