@@ -156,6 +156,7 @@ pub struct Ui {
     pub orientation: Orientation,
     pub elderly_mode_age: u32,
     pub voice: bool,
+    pub voice_command: String,
     pub demo_panel: bool,
 }
 

@@ -12,6 +12,7 @@ pub mod his;
 pub mod logging;
 pub mod pay;
 pub mod print;
+pub mod reports;
 pub mod sim_faults;
 pub mod txn;
 pub mod ui;

@@ -8,10 +8,12 @@
 
 pub mod screenshot;
 mod text;
+mod voice;
 
 use crate::app::App;
 use crate::domain::{
-    Appointment, Bill, CardKind, Department, IdNumber, Money, Patient, PayChannel, Schedule, Slot,
+    Appointment, AppointmentStatus, Bill, BillStatus, CardKind, Department, IdNumber, Location,
+    Money, Patient, PayChannel, Phone, Report, Schedule, Slot,
 };
 use crate::his::{BillFilter, HisError, HisGateway};
 use crate::txn::{CancelFlag, Intent, Outcome, PatientRef, Prepared, RunError};
@@ -25,6 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 pub use text::Lang;
 use text::{t, L};
+pub use voice::Voice;
+
+/// How long an A4 report job may take to be taken by the printer.
+const REPORT_JOB_TIMEOUT: Duration = Duration::from_secs(120);
+/// Price list rows shown for one search.
+const PRICE_ROWS: u32 = 50;
 
 /// The Rust API generated from ui/app.slint (lints are Slint's business).
 #[allow(clippy::all, clippy::todo, clippy::unimplemented, unsafe_code)]
@@ -41,33 +49,68 @@ pub enum UiError {
     EventLoop(#[from] slint::EventLoopError),
 }
 
-/// The services on the home screen.
+/// The services: the home screen's tiles and the query menu's entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Register,
     Book,
     CheckIn,
     Settle,
+    /// A menu of the queries below.
+    Query,
+    Reports,
+    Cancel,
+    Enroll,
+    /// Itemized bills, paid and unpaid.
+    Bills,
+    /// Queue position for today's visit.
+    Queue,
+    /// The price list (R9): needs no card.
+    Prices,
+    /// The floor guide (R11): needs no card.
+    Guide,
+}
+
+/// A device a service cannot do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    ReceiptPrinter,
+    ReportPrinter,
 }
 
 impl Service {
+    const ALL: [Service; 12] = [
+        Service::Register,
+        Service::Book,
+        Service::CheckIn,
+        Service::Settle,
+        Service::Query,
+        Service::Reports,
+        Service::Cancel,
+        Service::Enroll,
+        Service::Bills,
+        Service::Queue,
+        Service::Prices,
+        Service::Guide,
+    ];
     fn id(self) -> &'static str {
         match self {
             Service::Register => "register",
             Service::Book => "book",
             Service::CheckIn => "check_in",
             Service::Settle => "settle",
+            Service::Query => "query",
+            Service::Reports => "reports",
+            Service::Cancel => "cancel",
+            Service::Enroll => "enroll",
+            Service::Bills => "bills",
+            Service::Queue => "queue",
+            Service::Prices => "prices",
+            Service::Guide => "guide",
         }
     }
     fn from_id(id: &str) -> Option<Service> {
-        [
-            Service::Register,
-            Service::Book,
-            Service::CheckIn,
-            Service::Settle,
-        ]
-        .into_iter()
-        .find(|s| s.id() == id)
+        Service::ALL.into_iter().find(|s| s.id() == id)
     }
     fn title(self) -> L {
         match self {
@@ -75,20 +118,71 @@ impl Service {
             Service::Book => L("预约挂号", "Book an appointment"),
             Service::CheckIn => L("预约取号", "Check in"),
             Service::Settle => L("门诊缴费", "Pay bills"),
+            Service::Query => L("查询服务", "Queries"),
+            Service::Reports => L("报告打印", "Print reports"),
+            Service::Cancel => L("取消预约", "Cancel a booking"),
+            Service::Enroll => L("建档办卡", "New patient record"),
+            Service::Bills => L("费用明细", "Itemized bills"),
+            Service::Queue => L("排队查询", "Queue position"),
+            Service::Prices => L("价格查询", "Price list"),
+            Service::Guide => L("科室分布", "Floor guide"),
+        }
+    }
+    /// One line under the title in the query menu.
+    fn blurb(self) -> L {
+        match self {
+            Service::Bills => L(
+                "已缴和待缴费用的每一项",
+                "Every item of your paid and unpaid bills",
+            ),
+            Service::Queue => L(
+                "今天就诊还要等多久",
+                "How many people are ahead of you today",
+            ),
+            Service::Prices => L(
+                "药品和诊疗项目价格，可用拼音首字母查",
+                "Drug and service prices, searchable by pinyin initials",
+            ),
+            Service::Guide => L("各楼层科室位置", "Which department is on which floor"),
+            _ => L("", ""),
         }
     }
     fn stripe(self) -> slint::Color {
-        match self {
-            Service::Register => slint::Color::from_rgb_u8(0x0b, 0x5c, 0xad),
-            Service::Book => slint::Color::from_rgb_u8(0x1e, 0x8a, 0x5c),
-            Service::CheckIn => slint::Color::from_rgb_u8(0x7b, 0x4f, 0xd6),
-            Service::Settle => slint::Color::from_rgb_u8(0xe0, 0x8a, 0x2e),
-        }
+        let (r, g, b) = match self {
+            Service::Register => (0x0b, 0x5c, 0xad),
+            Service::Book => (0x1e, 0x8a, 0x5c),
+            Service::CheckIn => (0x7b, 0x4f, 0xd6),
+            Service::Settle => (0xe0, 0x8a, 0x2e),
+            Service::Query | Service::Bills | Service::Queue | Service::Prices => {
+                (0x2a, 0x9d, 0x8f)
+            }
+            Service::Reports => (0x45, 0x7b, 0x9d),
+            Service::Cancel => (0x9b, 0x5d, 0x5d),
+            Service::Enroll | Service::Guide => (0x6c, 0x75, 0x7d),
+        };
+        slint::Color::from_rgb_u8(r, g, b)
     }
     fn steps(self) -> i32 {
         match self {
             Service::Register | Service::Book => 4,
             Service::CheckIn | Service::Settle => 3,
+            _ => 0,
+        }
+    }
+    /// Identify the patient first.
+    fn needs_patient(self) -> bool {
+        !matches!(self, Service::Query | Service::Prices | Service::Guide)
+    }
+    /// Every paid service and the cancellation end with a slip.
+    fn needs(self) -> Option<Needs> {
+        match self {
+            Service::Register
+            | Service::Book
+            | Service::CheckIn
+            | Service::Settle
+            | Service::Cancel => Some(Needs::ReceiptPrinter),
+            Service::Reports => Some(Needs::ReportPrinter),
+            _ => None,
         }
     }
 }
@@ -100,12 +194,20 @@ enum ListKind {
     Doctors,
     Appointments,
     Bills,
+    QueryMenu,
+    BillHistory,
+    Queue,
+    Reports,
+    Cancellable,
 }
 
 /// Results of background work, applied on the UI thread.
 #[allow(clippy::large_enum_variant)]
 pub enum Msg {
-    Identified(Result<Patient, HisError>, Option<u32>),
+    /// A lookup's answer; the age when elderly mode should switch on; the
+    /// name and number read from an ID card (what enrolment needs).
+    Identified(Result<Patient, HisError>, Option<u32>, Option<CardHolder>),
+    Enrolled(Result<Patient, HisError>),
     CardError(L),
     Departments(Result<Vec<Department>, HisError>),
     Schedules(Result<Vec<Schedule>, HisError>),
@@ -113,6 +215,14 @@ pub enum Msg {
     Slots(Result<(Vec<Slot>, chrono::NaiveTime), HisError>),
     Appointments(Result<Vec<Appointment>, HisError>),
     Bills(Result<Vec<Bill>, HisError>),
+    #[cfg(any())] // TEMP-QUEUE
+    Queue(Result<crate::domain::QueueStatus, HisError>),
+    /// The search it answers, and the page of the price list.
+    Prices(String, Result<crate::his::wire::PriceList, HisError>),
+    Reports(Result<Vec<Report>, HisError>),
+    ReportsPrinted(crate::reports::PrintRun),
+    /// The departments for the floor guide.
+    Map(Result<Vec<Department>, HisError>),
     Prepared(Box<Result<Prepared, RunError>>),
     Qr(Result<crate::pay::QrOrder, RunError>),
     Finished(Result<Outcome, RunError>),
@@ -120,9 +230,35 @@ pub enum Msg {
     DevicesChanged,
 }
 
+/// Who an ID card says the holder is (real-name enrolment, R1).
+#[derive(Clone)]
+pub struct CardHolder {
+    pub name: String,
+    pub id_number: String,
+}
+
+/// What the detail screen's button does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DetailAction {
+    /// Go and pay the unpaid bills.
+    PayBills,
+    /// Cancel this booked appointment.
+    CancelBooking(String),
+}
+
 /// The patient's session: wiped on Home and on idle.
 #[derive(Default)]
 struct Flow {
+    card_holder: Option<CardHolder>,
+    /// Kept for the enrolment's retries, so HIS enrols once.
+    enroll_key: Option<String>,
+    appointments: Vec<Appointment>,
+    reports: Vec<Report>,
+    chosen_reports: std::collections::BTreeSet<String>,
+    price_query: String,
+    detail_action: Option<DetailAction>,
+    /// Where the patient goes next (the floor guide marks it).
+    destination: Option<Location>,
     service: Option<Service>,
     patient: Option<Patient>,
     departments: Vec<Department>,
@@ -137,7 +273,8 @@ struct Flow {
     cancel: Option<CancelFlag>,
     qr_url: Option<String>,
     pay_deadline: Option<std::time::Instant>,
-    history: Vec<Screen>,
+    /// Where Back goes: each screen left, with the list it showed.
+    history: Vec<(Screen, Option<ListKind>)>,
 }
 
 /// Everything background work needs (all `Send + Sync`).
@@ -206,6 +343,7 @@ pub struct Controller {
     want_card: Arc<AtomicBool>,
     want_scan: Arc<AtomicBool>,
     timers: RefCell<Vec<slint::Timer>>,
+    voice: Voice,
 }
 
 impl Controller {
@@ -222,6 +360,11 @@ impl Controller {
             want_card: Arc::new(AtomicBool::new(true)),
             want_scan: Arc::new(AtomicBool::new(true)),
             timers: RefCell::new(Vec::new()),
+            voice: if cfg.ui.voice {
+                Voice::start(&cfg.ui.voice_command)
+            } else {
+                Voice::off()
+            },
             cfg,
         });
         CONTROLLER.with(|slot| *slot.borrow_mut() = Some(c.clone()));
@@ -361,6 +504,81 @@ impl Controller {
             }
         });
         w.global::<ResultPage>().on_done(with(|c| c.go_home()));
+        w.global::<ResultPage>()
+            .on_show_map(with(|c| c.show_map()));
+        w.global::<ListPage>().on_act(with(|c| c.list_action()));
+        w.global::<DetailPage>()
+            .on_act(with(|c| c.detail_action()));
+        w.global::<DetailPage>()
+            .on_show_map(with(|c| c.show_map()));
+        let weak = Rc::downgrade(self);
+        w.global::<PricePage>().on_key(move |k| {
+            if let Some(c) = weak.upgrade() {
+                c.touch();
+                c.price_key(&k);
+            }
+        });
+    }
+
+    /// The prompts spoken so far (elderly mode with voice on).
+    pub fn voice(&self) -> &Voice {
+        &self.voice
+    }
+
+    /// Speak the screen's prompt, in elderly mode when voice is on.
+    fn speak(&self, screen: Screen) {
+        if !self.cfg.ui.voice || !self.window.global::<Theme>().get_elderly() {
+            return;
+        }
+        let w = &self.window;
+        let fixed = |l: L| t(self.l(), l).to_string();
+        let text = match screen {
+            Screen::Home => fixed(L(
+                "请选择服务，或出示身份证",
+                "Choose a service, or present your ID card",
+            )),
+            Screen::Identify if w.global::<IdentifyPage>().get_phone() => {
+                fixed(L("请输入您的手机号码", "Please type your mobile number"))
+            }
+            Screen::Identify => fixed(L(
+                "请出示身份证、医保卡，或输入身份证号码",
+                "Present your ID or insurance card, or type your ID number",
+            )),
+            Screen::List => w.global::<ListPage>().get_title().to_string(),
+            Screen::Slots => fixed(L("请选择就诊时间", "Please choose a time")),
+            Screen::Confirm => fixed(L(
+                "请核对费用，确认后支付",
+                "Please check the amount, then pay",
+            )),
+            Screen::PayMethod => format!(
+                "{}{}",
+                fixed(L("请选择支付方式，应付", "Choose how to pay. You pay ")),
+                w.global::<PayPage>().get_amount()
+            ),
+            Screen::PayScan => fixed(L(
+                "请出示付款码，对准扫码窗口",
+                "Hold your payment code under the scanner",
+            )),
+            Screen::PayQr => fixed(L(
+                "请用手机扫描屏幕上的二维码",
+                "Scan the QR code on the screen with your phone",
+            )),
+            Screen::Processing => w.global::<Session>().get_busy_text().to_string(),
+            Screen::Result => {
+                let r = w.global::<ResultPage>();
+                format!("{}。{}", r.get_title(), r.get_message())
+            }
+            Screen::Detail => {
+                let d = w.global::<DetailPage>();
+                format!("{}。{}{}", d.get_title(), d.get_big_label(), d.get_big_value())
+            }
+            Screen::Prices => fixed(L(
+                "请输入拼音首字母查询价格",
+                "Type pinyin initials to search prices",
+            )),
+            Screen::Map => w.global::<MapPage>().get_destination().to_string(),
+        };
+        self.voice.say(self.l(), &text);
     }
 
     /// Start the clock/idle timer and the device threads (the running kiosk).
@@ -398,9 +616,15 @@ impl Controller {
                         continue;
                     }
                     let found = match dev.id_reader.read_card() {
-                        Ok(Some(card)) => {
-                            Some((CardKind::IdCard, card.id_number.clone(), card.birth.clone()))
-                        }
+                        Ok(Some(card)) => Some((
+                            CardKind::IdCard,
+                            card.id_number.clone(),
+                            card.birth.clone(),
+                            Some(CardHolder {
+                                name: card.name.trim().to_string(),
+                                id_number: card.id_number.clone(),
+                            }),
+                        )),
                         Ok(None) => match dev.health_reader.read_card(Duration::from_millis(100)) {
                             Ok(Some(h)) => Some((
                                 match h.kind {
@@ -413,6 +637,7 @@ impl Controller {
                                 },
                                 h.card_number.clone(),
                                 h.birth_date.clone().unwrap_or_default(),
+                                None,
                             )),
                             _ => None,
                         },
@@ -427,7 +652,7 @@ impl Controller {
                             None
                         }
                     };
-                    let Some((kind, number, birth)) = found else {
+                    let Some((kind, number, birth, holder)) = found else {
                         last = None;
                         continue;
                     };
@@ -441,7 +666,7 @@ impl Controller {
                     let his = his.clone();
                     rt.spawn(async move {
                         let r = his.lookup_patient(kind, &number).await;
-                        post(Msg::Identified(r, elderly));
+                        post(Msg::Identified(r, elderly, holder));
                     });
                 }
             })
@@ -543,12 +768,8 @@ impl Controller {
     fn show(&self, screen: Screen) {
         let s = self.window.global::<Session>();
         let cur = s.get_screen();
-        if cur != screen {
-            let mut f = self.flow.borrow_mut();
-            let transient = matches!(cur, Screen::Processing | Screen::Home);
-            if !transient {
-                f.history.push(cur);
-            }
+        if cur != screen || cur == Screen::List {
+            self.remember(cur);
         }
         s.set_screen(screen);
         s.set_busy(false);
@@ -556,6 +777,7 @@ impl Controller {
             screen,
             Screen::PayScan | Screen::PayQr | Screen::Result
         ));
+        self.speak(screen);
         self.want_card.store(
             matches!(screen, Screen::Home | Screen::Identify)
                 && self.flow.borrow().patient.is_none(),
@@ -570,11 +792,25 @@ impl Controller {
         );
     }
 
+    /// Note the screen being left, for Back (waits and home are not kept).
+    fn remember(&self, cur: Screen) {
+        let mut f = self.flow.borrow_mut();
+        if matches!(cur, Screen::Processing | Screen::Home) {
+            return;
+        }
+        let entry = (cur, (cur == Screen::List).then_some(f.list).flatten());
+        if f.history.last() != Some(&entry) {
+            f.history.push(entry);
+        }
+    }
+
     fn busy(&self, zh: &'static str, en: &'static str) {
         let s = self.window.global::<Session>();
+        self.remember(s.get_screen());
         s.set_busy_text(self.tr(L(zh, en)));
         s.set_busy(true);
         s.set_screen(Screen::Processing);
+        self.speak(Screen::Processing);
     }
 
     fn step(&self, n: i32) {
@@ -607,11 +843,23 @@ impl Controller {
         s.set_patient("".into());
         s.set_service("".into());
         s.set_steps(0);
+        w.global::<IdentifyPage>().set_phone(false);
         w.global::<IdentifyPage>().set_typed("".into());
         w.global::<IdentifyPage>().set_error("".into());
         w.global::<IdentifyPage>().set_complete(false);
         w.global::<ListPage>().set_items(ModelRc::default());
         w.global::<ListPage>().set_dates(ModelRc::default());
+        w.global::<ListPage>().set_action("".into());
+        w.global::<DetailPage>().set_rows(ModelRc::default());
+        w.global::<DetailPage>().set_title("".into());
+        w.global::<DetailPage>().set_subtitle("".into());
+        w.global::<DetailPage>().set_big_value("".into());
+        w.global::<PricePage>().set_items(ModelRc::default());
+        w.global::<PricePage>().set_query("".into());
+        w.global::<MapPage>().set_floors(ModelRc::default());
+        w.global::<MapPage>().set_destination("".into());
+        w.global::<ResultPage>().set_has_map(false);
+        w.global::<ResultPage>().set_message("".into());
         w.global::<SlotPage>().set_slots(ModelRc::default());
         w.global::<SlotPage>().set_selected("".into());
         w.global::<ConfirmPage>().set_lines(ModelRc::default());
@@ -643,25 +891,50 @@ impl Controller {
                 });
             }
         }
-        let prev = self.flow.borrow_mut().history.pop();
+        // The screen itself may be on top (a list replaced by the next list).
+        let prev = loop {
+            let top = self.flow.borrow_mut().history.pop();
+            match top {
+                Some((p, k)) if p == cur && (p != Screen::List || k == self.flow.borrow().list) => {
+                    continue
+                }
+                // Once identified, the card screen has nothing left to do.
+                Some((Screen::Identify, _)) if self.flow.borrow().patient.is_some() => continue,
+                other => break other,
+            }
+        };
         match prev {
-            Some(Screen::Processing) | None => self.go_home(),
-            Some(p) => {
-                if p == Screen::List {
-                    self.restore_list();
+            Some((Screen::Processing, _)) | None => self.go_home(),
+            Some((p, kind)) => {
+                if let (Screen::List, Some(kind)) = (p, kind) {
+                    self.render_list(kind);
                 }
                 s.set_screen(p);
+                s.set_can_go_back(true);
+                self.speak(p);
             }
         }
     }
 
-    /// Why paid services are out (every service here ends with a slip, so
-    /// all of them need the receipt printer), or `None`.
-    fn blocked(&self) -> Option<String> {
-        match self.be.devices.printer.health() {
+    /// Why `service` is out of service now (a device it needs is in
+    /// fault), or `None`.
+    fn blocked(&self, service: Service) -> Option<String> {
+        let (health, zh, en) = match service.needs()? {
+            Needs::ReceiptPrinter => (
+                self.be.devices.printer.health(),
+                "凭条打印机",
+                "receipt printer",
+            ),
+            Needs::ReportPrinter => (
+                self.be.devices.report_printer.health(),
+                "报告打印机",
+                "report printer",
+            ),
+        };
+        match health {
             Health::Fault(r) => Some(match self.l() {
-                Lang::Zh => format!("暂停服务：凭条打印机故障（{r}）"),
-                Lang::En => format!("Out of service: receipt printer fault ({r})"),
+                Lang::Zh => format!("暂停服务：{zh}故障（{r}）"),
+                Lang::En => format!("Out of service: {en} fault ({r})"),
             }),
             _ => None,
         }
@@ -675,11 +948,15 @@ impl Controller {
             (Service::Book, sv.book),
             (Service::CheckIn, sv.check_in),
             (Service::Settle, sv.settle),
+            (Service::Query, sv.query),
+            (Service::Reports, sv.reports),
+            (Service::Cancel, sv.book),
+            (Service::Enroll, sv.enroll),
         ] {
             if !on {
                 continue;
             }
-            let reason = self.blocked();
+            let reason = self.blocked(s);
             tiles.push(TileData {
                 id: s.id().into(),
                 title: self.tr(s.title()),
@@ -705,7 +982,7 @@ impl Controller {
     }
 
     fn open(&self, s: Service) {
-        if let Some(reason) = self.blocked() {
+        if let Some(reason) = self.blocked(s) {
             self.result(
                 false,
                 L("暂停服务", "Out of service"),
@@ -718,11 +995,18 @@ impl Controller {
         self.window
             .global::<Session>()
             .set_service(self.tr(s.title()));
-        if self.flow.borrow().patient.is_none() {
-            self.window.global::<IdentifyPage>().set_hint(self.tr(L(
-                "请将身份证放在读卡区，或插入健康卡/医保卡，或扫描电子健康卡二维码。",
-                "Place your ID card on the reader, insert a health or insurance card, or scan your e-health card QR code.",
-            )));
+        if s.needs_patient() && self.flow.borrow().patient.is_none() {
+            self.window.global::<IdentifyPage>().set_hint(self.tr(if s == Service::Enroll {
+                L(
+                    "实名建档请将本人身份证放在读卡区。",
+                    "To open a record in your real name, place your own ID card on the reader.",
+                )
+            } else {
+                L(
+                    "请将身份证放在读卡区，或插入健康卡/医保卡，或扫描电子健康卡二维码。",
+                    "Place your ID card on the reader, insert a health or insurance card, or scan your e-health card QR code.",
+                )
+            }));
             self.step(0);
             self.show(Screen::Identify);
         } else {
@@ -731,6 +1015,10 @@ impl Controller {
     }
 
     fn key(&self, k: &str) {
+        if self.window.global::<IdentifyPage>().get_phone() {
+            self.phone_key(k);
+            return;
+        }
         let p = self.window.global::<IdentifyPage>();
         let mut typed = p.get_typed().to_string();
         match k {
@@ -763,7 +1051,112 @@ impl Controller {
         p.set_error(error.into());
     }
 
+    /// The mobile number keypad (enrolment): digits only, checked at 11.
+    fn phone_key(&self, k: &str) {
+        let p = self.window.global::<IdentifyPage>();
+        let mut typed = p.get_typed().to_string();
+        match k {
+            "⌫" => {
+                typed.pop();
+            }
+            d if d.len() == 1 && d.as_bytes()[0].is_ascii_digit() && typed.len() < 11 => {
+                typed.push_str(d)
+            }
+            _ => {}
+        }
+        p.set_typed(typed.clone().into());
+        let (complete, error) = if typed.len() < 11 {
+            (false, String::new())
+        } else {
+            match Phone::parse(&typed) {
+                Ok(_) => (true, String::new()),
+                Err(_) => (
+                    false,
+                    t(
+                        self.l(),
+                        L(
+                            "手机号码有误，应为 1 开头的 11 位号码，请核对。",
+                            "That is not a mobile number: 11 digits starting with 1. Please check it.",
+                        ),
+                    )
+                    .to_string(),
+                ),
+            }
+        };
+        p.set_complete(complete);
+        p.set_error(error.into());
+    }
+
+    /// Ask for the mobile number to enrol the card holder (R1).
+    fn ask_phone(&self) {
+        if let Some(h) = self.flow.borrow().card_holder.as_ref() {
+            // Whose record this will be, masked as everywhere on screen.
+            self.window.global::<Session>().set_patient(
+                format!(
+                    "{} · {}",
+                    crate::domain::mask_name(&h.name),
+                    crate::domain::mask_id_str(&h.id_number)
+                )
+                .into(),
+            );
+        }
+        let p = self.window.global::<IdentifyPage>();
+        p.set_phone(true);
+        p.set_typed("".into());
+        p.set_error("".into());
+        p.set_complete(false);
+        p.set_hint(self.tr(L(
+            "您在本院还没有就诊档案。输入本人手机号码即可建档，用于接收就诊提醒。",
+            "You have no record at this hospital yet. Type your mobile number to open one; it is used for visit reminders.",
+        )));
+        self.window
+            .global::<Session>()
+            .set_service(self.tr(Service::Enroll.title()));
+        self.step(0);
+        self.show(Screen::Identify);
+    }
+
+    fn enroll(&self) {
+        let typed = self.window.global::<IdentifyPage>().get_typed().to_string();
+        let (Ok(phone), Some(holder)) = (
+            Phone::parse(&typed),
+            self.flow.borrow().card_holder.clone(),
+        ) else {
+            return;
+        };
+        let Ok(id) = IdNumber::parse(&holder.id_number, self.be.today) else {
+            return;
+        };
+        let key = {
+            let mut f = self.flow.borrow_mut();
+            f.enroll_key
+                .get_or_insert_with(|| {
+                    format!(
+                        "{}-{}-enroll-{}",
+                        self.cfg.kiosk.id,
+                        self.be.today.format("%Y%m%d"),
+                        chrono::Utc::now().timestamp_millis()
+                    )
+                })
+                .clone()
+        };
+        let Ok(key) = crate::his::IdempotencyKey::new(key) else {
+            return;
+        };
+        self.busy("正在为您建档", "Opening your record");
+        let his = self.be.his.clone();
+        self.be.rt.spawn(async move {
+            post(Msg::Enrolled(
+                his.enroll(&key, &holder.name, &id, &phone).await,
+            ));
+        });
+    }
+
     fn submit_typed(&self) {
+        if self.window.global::<IdentifyPage>().get_phone() {
+            self.enroll();
+            return;
+        }
         let typed = self.window.global::<IdentifyPage>().get_typed().to_string();
         if IdNumber::parse(&typed, self.be.today).is_err() {
             return;
@@ -772,7 +1165,7 @@ impl Controller {
         let his = self.be.his.clone();
         self.be.rt.spawn(async move {
             let r = his.lookup_patient(CardKind::IdCard, &typed).await;
-            post(Msg::Identified(r, None));
+            post(Msg::Identified(r, None, None));
         });
     }
 
@@ -810,6 +1203,200 @@ impl Controller {
                     post(Msg::Bills(his.bills(&pid, BillFilter::Unpaid).await));
                 });
             }
+            Service::Bills => {
+                let pid = self.patient_id();
+                self.busy("正在查询费用明细", "Looking up your bills");
+                self.be.rt.spawn(async move {
+                    post(Msg::Bills(his.bills(&pid, BillFilter::All).await));
+                });
+            }
+            Service::Queue | Service::Cancel => {
+                let pid = self.patient_id();
+                let date = (service == Service::Queue).then_some(self.be.today);
+                self.busy("正在查询您的预约", "Looking up your appointments");
+                self.be.rt.spawn(async move {
+                    post(Msg::Appointments(his.appointments(&pid, date).await));
+                });
+            }
+            Service::Reports => {
+                let pid = self.patient_id();
+                self.busy("正在查询您的报告", "Looking up your reports");
+                self.be.rt.spawn(async move {
+                    post(Msg::Reports(his.reports(&pid).await));
+                });
+            }
+            Service::Enroll => {
+                // The card holder already has a record.
+                let pid = self.patient_id();
+                self.result(
+                    true,
+                    L("您已建档", "You already have a record"),
+                    match self.l() {
+                        Lang::Zh => format!("您的就诊号是 {pid}，可以直接挂号、缴费。"),
+                        Lang::En => format!(
+                            "Your patient number is {pid}. You can register and pay right away."
+                        ),
+                    },
+                    String::new(),
+                );
+            }
+            Service::Query => {
+                self.render_list(ListKind::QueryMenu);
+                self.show(Screen::List);
+            }
+            Service::Prices => {
+                self.flow.borrow_mut().price_query.clear();
+                self.window.global::<PricePage>().set_query("".into());
+                self.fetch_prices();
+                self.show(Screen::Prices);
+            }
+            Service::Guide => {
+                self.flow.borrow_mut().destination = None;
+                self.show_map();
+            }
+        }
+    }
+
+    fn fetch_prices(&self) {
+        let q = self.flow.borrow().price_query.clone();
+        let his = self.be.his.clone();
+        self.be.rt.spawn(async move {
+            let query = crate::his::PriceQuery {
+                q: (!q.is_empty()).then(|| q.clone()),
+                limit: Some(PRICE_ROWS),
+                ..Default::default()
+            };
+            post(Msg::Prices(q, his.prices(&query).await));
+        });
+    }
+
+    fn price_key(&self, k: &str) {
+        {
+            let mut f = self.flow.borrow_mut();
+            match k {
+                "⌫" => {
+                    f.price_query.pop();
+                }
+                "clear" => f.price_query.clear(),
+                l if l.len() == 1 && l.as_bytes()[0].is_ascii_uppercase() => {
+                    if f.price_query.len() < 12 {
+                        f.price_query.push_str(l)
+                    }
+                }
+                _ => return,
+            }
+        }
+        let q = self.flow.borrow().price_query.clone();
+        self.window.global::<PricePage>().set_query(q.into());
+        self.fetch_prices();
+    }
+
+    /// The floor guide, with the destination (if any) marked.
+    fn show_map(&self) {
+        self.busy("正在加载科室分布", "Loading the floor guide");
+        let his = self.be.his.clone();
+        self.be.rt.spawn(async move {
+            post(Msg::Map(his.departments().await));
+        });
+    }
+
+    /// The list's button: print the ticked reports.
+    fn list_action(&self) {
+        if self.flow.borrow().list != Some(ListKind::Reports) {
+            return;
+        }
+        let chosen: Vec<Report> = {
+            let f = self.flow.borrow();
+            f.reports
+                .iter()
+                .filter(|r| f.chosen_reports.contains(&r.report_id))
+                .cloned()
+                .collect()
+        };
+        if chosen.is_empty() {
+            return;
+        }
+        self.busy("正在打印报告，请稍候", "Printing your reports");
+        let (his, printer) = (
+            self.be.his.clone(),
+            self.be.devices.report_printer.clone(),
+        );
+        let kiosk = self.cfg.kiosk.id.clone();
+        let (date, max) = (self.be.today, self.cfg.reports.max_prints);
+        self.be.rt.spawn(async move {
+            let run = crate::reports::print_reports(
+                his,
+                printer,
+                &kiosk,
+                date,
+                &chosen,
+                max,
+                REPORT_JOB_TIMEOUT,
+            )
+            .await;
+            post(Msg::ReportsPrinted(run));
+        });
+    }
+
+    fn render_reports(&self) {
+        let lang = self.l();
+        let max = self.cfg.reports.max_prints;
+        let (items, n): (Vec<Choice>, usize) = {
+            let f = self.flow.borrow();
+            (
+                f.reports
+                    .iter()
+                    .map(|r| {
+                        text::report_choice(
+                            lang,
+                            r,
+                            max,
+                            f.chosen_reports.contains(&r.report_id),
+                        )
+                    })
+                    .collect(),
+                f.chosen_reports.len(),
+            )
+        };
+        self.set_list(
+            ListKind::Reports,
+            L("您的检验检查报告", "Your lab and exam reports"),
+            t(
+                lang,
+                L(
+                    "勾选要打印的报告，用 A4 纸打印。",
+                    "Tick the reports to print on A4 paper.",
+                ),
+            )
+            .to_string(),
+            items,
+            L("您没有检验检查报告。", "You have no lab or exam reports."),
+        );
+        let p = self.window.global::<ListPage>();
+        p.set_action(
+            match lang {
+                Lang::Zh => format!("打印所选报告（{n} 份）"),
+                Lang::En => format!("Print {n} report(s)"),
+            }
+            .into(),
+        );
+        p.set_action_enabled(n > 0);
+    }
+
+    fn detail_action(&self) {
+        let action = self.flow.borrow().detail_action.clone();
+        match action {
+            Some(DetailAction::PayBills) => {
+                self.flow.borrow_mut().service = Some(Service::Settle);
+                self.window
+                    .global::<Session>()
+                    .set_service(self.tr(Service::Settle.title()));
+                self.begin_service();
+            }
+            Some(DetailAction::CancelBooking(id)) => {
+                let _ = id; // TEMP-CANCEL self.start(Intent::Cancellation { appointment_id: id });
+            }
+            None => {}
         }
     }
 
@@ -851,21 +1438,153 @@ impl Controller {
         p.set_items(ModelRc::new(VecModel::from(items)));
         p.set_empty_text(self.tr(empty));
         p.set_dates(ModelRc::default());
+        p.set_action("".into());
     }
 
-    fn restore_list(&self) {
-        let kind = self.flow.borrow().list;
+    /// Fill the list screen for `kind` from the session's data (also what
+    /// Back uses to bring an earlier list back).
+    fn render_list(&self, kind: ListKind) {
+        let lang = self.l();
         match kind {
-            Some(ListKind::Doctors) => {
-                // Back from slots: the doctor list is still in the model.
+            ListKind::Departments => self.render_departments(),
+            ListKind::Doctors => {
+                let (items, dept) = {
+                    let f = self.flow.borrow();
+                    (
+                        f.schedules
+                            .iter()
+                            .map(|s| text::doctor_choice(lang, s))
+                            .collect::<Vec<_>>(),
+                        f.department
+                            .as_ref()
+                            .map(|d| match lang {
+                                Lang::Zh => d.name_zh.clone(),
+                                Lang::En => d.name_en.clone(),
+                            })
+                            .unwrap_or_default(),
+                    )
+                };
+                self.set_list(
+                    ListKind::Doctors,
+                    L("请选择医生", "Choose a doctor"),
+                    dept,
+                    items,
+                    L(
+                        "该科室当天没有出诊医生，请选择其他科室或日期。",
+                        "No doctor in this department that day. Choose another department or date.",
+                    ),
+                );
                 self.step(2);
             }
-            Some(ListKind::Departments) => self.step(1),
-            _ => {}
+            ListKind::Appointments | ListKind::Queue | ListKind::Cancellable => {
+                let items: Vec<Choice> = self
+                    .flow
+                    .borrow()
+                    .appointments
+                    .iter()
+                    .map(|a| text::appointment_choice(lang, a))
+                    .collect();
+                let (title, empty) = match kind {
+                    ListKind::Appointments => (
+                        L("请选择要签到的预约", "Choose the appointment to check in"),
+                        L(
+                            "您今天没有可签到的预约。",
+                            "You have no appointment to check in today.",
+                        ),
+                    ),
+                    ListKind::Queue => (
+                        L("请选择就诊", "Choose the visit"),
+                        L(
+                            "您今天没有挂号或预约。",
+                            "You have no registration or appointment today.",
+                        ),
+                    ),
+                    _ => (
+                        L("请选择要取消的预约", "Choose the booking to cancel"),
+                        L(
+                            "您没有可以取消的预约。",
+                            "You have no booking that can be cancelled.",
+                        ),
+                    ),
+                };
+                self.set_list(kind, title, String::new(), items, empty);
+                self.step(if kind == ListKind::Appointments { 1 } else { 0 });
+            }
+            ListKind::Bills => {
+                let (items, total) = {
+                    let f = self.flow.borrow();
+                    (
+                        f.bills
+                            .iter()
+                            .map(|b| text::bill_choice(lang, b))
+                            .collect::<Vec<_>>(),
+                        Money::sum(f.bills.iter().map(|b| b.total_fen)).unwrap_or(Money::ZERO),
+                    )
+                };
+                self.set_list(
+                    ListKind::Bills,
+                    L("待缴费用", "Bills to pay"),
+                    match lang {
+                        Lang::Zh => format!("合计 {total}，点任一项一并结算"),
+                        Lang::En => format!("Total {total}. Tap any bill to settle them all."),
+                    },
+                    items,
+                    L("您没有待缴费用。", "You have no unpaid bills."),
+                );
+                self.step(1);
+            }
+            ListKind::BillHistory => {
+                let items: Vec<Choice> = self
+                    .flow
+                    .borrow()
+                    .bills
+                    .iter()
+                    .map(|b| text::bill_history_choice(lang, b))
+                    .collect();
+                self.set_list(
+                    ListKind::BillHistory,
+                    L("费用明细", "Itemized bills"),
+                    t(lang, L("点一张账单查看每一项费用。", "Tap a bill to see every item."))
+                        .to_string(),
+                    items,
+                    L("您没有门诊费用记录。", "You have no outpatient bills."),
+                );
+                self.step(0);
+            }
+            ListKind::QueryMenu => {
+                let items = [
+                    Service::Bills,
+                    Service::Queue,
+                    Service::Prices,
+                    Service::Guide,
+                ]
+                .into_iter()
+                .map(|s| Choice {
+                    id: s.id().into(),
+                    title: t(lang, s.title()).into(),
+                    detail: t(lang, s.blurb()).into(),
+                    right: "›".into(),
+                    enabled: true,
+                    selected: false,
+                })
+                .collect();
+                self.set_list(
+                    ListKind::QueryMenu,
+                    L("请选择查询项目", "What would you like to look up?"),
+                    String::new(),
+                    items,
+                    L("", ""),
+                );
+                self.step(0);
+            }
+            ListKind::Reports => {
+                self.render_reports();
+                self.step(0);
+            }
         }
     }
 
-    fn show_departments(&self) {
+    fn render_departments(&self) {
         let (depts, service, date) = {
             let f = self.flow.borrow();
             (f.departments.clone(), f.service, f.date)
@@ -887,6 +1606,7 @@ impl Controller {
                 .into(),
                 right: "".into(),
                 enabled: true,
+                selected: false,
             })
             .collect();
         self.set_list(
@@ -906,6 +1626,7 @@ impl Controller {
                         detail: text::weekday(lang, d).into(),
                         right: "".into(),
                         enabled: true,
+                        selected: false,
                     }
                 })
                 .collect();
@@ -914,7 +1635,6 @@ impl Controller {
             p.set_selected_date(date.map(|d| d.to_string()).unwrap_or_default().into());
         }
         self.step(1);
-        self.show(Screen::List);
     }
 
     fn pick_date(&self, id: &str) {
@@ -990,8 +1710,195 @@ impl Controller {
                     use_insurance: insured,
                 });
             }
+            Some(ListKind::QueryMenu) => {
+                if let Some(s) = Service::from_id(id) {
+                    self.open(s);
+                }
+            }
+            Some(ListKind::BillHistory) => {
+                let bill = self
+                    .flow
+                    .borrow()
+                    .bills
+                    .iter()
+                    .find(|b| b.bill_id == id)
+                    .cloned();
+                if let Some(b) = bill {
+                    self.show_bill(&b);
+                }
+            }
+            Some(ListKind::Queue) => {
+                let id = id.to_string();
+                self.busy("正在查询排队情况", "Looking up the queue");
+                #[cfg(any())] // TEMP-QUEUE
+                self.be.rt.spawn(async move {
+                    post(Msg::Queue(his.queue(&id).await));
+                });
+                let _ = (id, his); // TEMP-QUEUE
+            }
+            Some(ListKind::Reports) => {
+                let max = self.cfg.reports.max_prints;
+                let printable = self
+                    .flow
+                    .borrow()
+                    .reports
+                    .iter()
+                    .any(|r| r.report_id == id && r.can_print(max));
+                if printable {
+                    let mut f = self.flow.borrow_mut();
+                    if !f.chosen_reports.remove(id) {
+                        f.chosen_reports.insert(id.to_string());
+                    }
+                }
+                self.render_list(ListKind::Reports);
+            }
+            Some(ListKind::Cancellable) => {
+                let a = self
+                    .flow
+                    .borrow()
+                    .appointments
+                    .iter()
+                    .find(|a| a.appointment_id == id)
+                    .cloned();
+                if let Some(a) = a {
+                    self.show_cancellation(&a);
+                }
+            }
             None => {}
         }
+    }
+
+    fn set_detail(&self, title: String, subtitle: String, rows: Vec<Choice>) {
+        let d = self.window.global::<DetailPage>();
+        d.set_title(title.into());
+        d.set_subtitle(subtitle.into());
+        d.set_rows(ModelRc::new(VecModel::from(rows)));
+        d.set_big_label("".into());
+        d.set_big_value("".into());
+        d.set_total_label("".into());
+        d.set_total("".into());
+        d.set_note("".into());
+        d.set_action("".into());
+        d.set_danger(false);
+        d.set_has_map(false);
+        self.flow.borrow_mut().detail_action = None;
+    }
+
+    fn row(&self, title: L, value: String) -> Choice {
+        Choice {
+            id: "".into(),
+            title: self.tr(title),
+            detail: "".into(),
+            right: value.into(),
+            enabled: true,
+            selected: false,
+        }
+    }
+
+    /// One bill, item by item (R9: what each thing cost).
+    fn show_bill(&self, b: &Bill) {
+        let lang = self.l();
+        let rows = b.items.iter().map(|i| text::bill_item_row(lang, i)).collect();
+        self.set_detail(
+            format!(
+                "{} {}",
+                match lang {
+                    Lang::Zh => &b.department_name_zh,
+                    Lang::En => &b.department_name_en,
+                },
+                b.doctor_name
+            ),
+            format!(
+                "{} · {}",
+                b.created_at.format("%Y-%m-%d %H:%M"),
+                t(
+                    lang,
+                    if b.status == BillStatus::Paid {
+                        L("已缴费", "Paid")
+                    } else {
+                        L("待缴费", "Unpaid")
+                    }
+                )
+            ),
+            rows,
+        );
+        let d = self.window.global::<DetailPage>();
+        d.set_total_label(self.tr(L("合计", "Total")));
+        d.set_total(b.total_fen.to_string().into());
+        if !b.is_consistent() {
+            // HIS's items do not add up: say so rather than hide it.
+            d.set_note(self.tr(L(
+                "明细与合计不一致，请到人工窗口核对。",
+                "The items do not add up to the total; please ask at a staffed window.",
+            )));
+        }
+        if b.status == BillStatus::Unpaid
+            && self.cfg.services.settle
+            && self.blocked(Service::Settle).is_none()
+        {
+            d.set_action(self.tr(L("去缴费 ›", "Pay now ›")));
+            self.flow.borrow_mut().detail_action = Some(DetailAction::PayBills);
+        }
+        self.show(Screen::Detail);
+    }
+
+    /// What cancelling this booking means, before the patient confirms.
+    fn show_cancellation(&self, a: &Appointment) {
+        let lang = self.l();
+        let rows = vec![
+            self.row(
+                L("科室医生", "Doctor"),
+                format!(
+                    "{} {} {}",
+                    match lang {
+                        Lang::Zh => &a.department_name_zh,
+                        Lang::En => &a.department_name_en,
+                    },
+                    a.doctor_name,
+                    a.doctor_title_zh
+                ),
+            ),
+            self.row(
+                L("就诊时间", "Time"),
+                format!("{} {}–{}", a.date, a.start, a.end),
+            ),
+            self.row(
+                L("挂号费", "Fee"),
+                if a.fee_paid {
+                    match lang {
+                        Lang::Zh => format!("{} 已支付", a.fee_fen),
+                        Lang::En => format!("{} paid", a.fee_fen),
+                    }
+                } else {
+                    match lang {
+                        Lang::Zh => format!("{} 未支付", a.fee_fen),
+                        Lang::En => format!("{} not paid", a.fee_fen),
+                    }
+                },
+            ),
+        ];
+        self.set_detail(
+            self.tr(L("取消这个预约？", "Cancel this booking?")).to_string(),
+            String::new(),
+            rows,
+        );
+        let d = self.window.global::<DetailPage>();
+        d.set_note(self.tr(if a.fee_paid {
+            L(
+                "取消后号源释放给其他患者，已付挂号费原路退回。取消后不能恢复。",
+                "The place goes back to other patients and the fee you paid is refunded to the same account. This cannot be undone.",
+            )
+        } else {
+            L(
+                "取消后号源释放给其他患者，不能恢复。",
+                "The place goes back to other patients. This cannot be undone.",
+            )
+        }));
+        d.set_action(self.tr(L("确认取消预约", "Yes, cancel it")));
+        d.set_danger(true);
+        self.flow.borrow_mut().detail_action =
+            Some(DetailAction::CancelBooking(a.appointment_id.clone()));
+        self.show(Screen::Detail);
     }
 
     fn confirm_slot(&self) {
@@ -1068,6 +1975,7 @@ impl Controller {
                     detail: m.to_string().into(),
                     right: "".into(),
                     enabled: true,
+                    selected: false,
                 });
             }
         } else {
@@ -1077,6 +1985,7 @@ impl Controller {
                 detail: what.clone().into(),
                 right: "".into(),
                 enabled: true,
+                selected: false,
             });
         }
         let pay = self.window.global::<PayPage>();
@@ -1108,6 +2017,7 @@ impl Controller {
             detail: self.tr(detail),
             right: "".into(),
             enabled: true,
+            selected: false,
         })
         .collect();
         pay.set_channels(ModelRc::new(VecModel::from(channels)));
@@ -1202,7 +2112,133 @@ impl Controller {
         self.flow.borrow_mut().prepared = None;
         self.flow.borrow_mut().cancel = None;
         let (ok, title, message, next) = text::outcome(lang, &o);
+        let dest = match &o {
+            Outcome::Completed { txn, .. } => text::destination(txn),
+            _ => None,
+        };
         self.result(ok, title, message, next);
+        self.window.global::<ResultPage>().set_has_map(dest.is_some());
+        self.flow.borrow_mut().destination = dest;
+        self.refresh_tiles();
+    }
+
+    #[cfg(any())] // TEMP-QUEUE
+    fn show_queue(&self, q: crate::domain::QueueStatus) {
+        use crate::domain::QueueState;
+        let lang = self.l();
+        let mut rows = vec![self.row(
+            L("科室医生", "Doctor"),
+            format!(
+                "{} {}",
+                match lang {
+                    Lang::Zh => &q.department_name_zh,
+                    Lang::En => &q.department_name_en,
+                },
+                q.doctor_name
+            ),
+        )];
+        if let Some(n) = q.queue_number {
+            rows.push(self.row(L("您的号码", "Your number"), n.to_string()));
+        }
+        rows.push(self.row(
+            L("当前叫号", "Now serving"),
+            q.now_serving
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| t(lang, L("尚未开诊", "Not started")).to_string()),
+        ));
+        if let Some(m) = q.estimated_wait_min {
+            rows.push(self.row(
+                L("预计等待", "Estimated wait"),
+                match lang {
+                    Lang::Zh => format!("约 {m} 分钟"),
+                    Lang::En => format!("about {m} min"),
+                },
+            ));
+        }
+        rows.push(self.row(
+            L("就诊地点", "Where"),
+            match lang {
+                Lang::Zh => q.location.description_zh.clone(),
+                Lang::En => q.location.description_en.clone(),
+            },
+        ));
+        self.set_detail(
+            self.tr(L("排队查询", "Queue position")).to_string(),
+            match lang {
+                Lang::Zh => format!("截至 {}", q.as_of.format("%H:%M")),
+                Lang::En => format!("As of {}", q.as_of.format("%H:%M")),
+            },
+            rows,
+        );
+        let d = self.window.global::<DetailPage>();
+        let (label, value, note) = match q.state {
+            QueueState::NotCheckedIn => (
+                L("您还没有签到", "You have not checked in"),
+                t(lang, L("未签到", "Not in")).to_string(),
+                L(
+                    "请先在“预约取号”签到，签到后才会排队叫号。",
+                    "Check in first (Check in on the home screen); you join the queue when you do.",
+                ),
+            ),
+            QueueState::Waiting => (
+                L("您前面还有", "People ahead of you"),
+                q.ahead.to_string(),
+                L(
+                    "请在诊区候诊，留意叫号屏和广播。",
+                    "Please wait in the clinic area and watch the calling screen.",
+                ),
+            ),
+            QueueState::Called => (
+                L("已叫到您的号", "Your number has been called"),
+                t(lang, L("请就诊", "Go in")).to_string(),
+                L(
+                    "请立即到诊室就诊。",
+                    "Please go to the consulting room now.",
+                ),
+            ),
+            QueueState::Seen => (
+                L("本次就诊", "This visit"),
+                t(lang, L("已就诊", "Seen")).to_string(),
+                L(
+                    "如有检查、取药，请按医生的安排办理。",
+                    "For exams or medicine, follow the doctor's instructions.",
+                ),
+            ),
+        };
+        d.set_big_label(self.tr(label));
+        d.set_big_value(value.into());
+        d.set_note(self.tr(note));
+        d.set_has_map(true);
+        self.flow.borrow_mut().destination = Some(q.location.clone());
+        self.show(Screen::Detail);
+    }
+
+    fn reports_printed(&self, run: crate::reports::PrintRun) {
+        let lang = self.l();
+        let n = run.printed.len();
+        let total = self.flow.borrow().chosen_reports.len();
+        let (ok, title, message) = match &run.failed {
+            None => (
+                true,
+                L("报告已打印", "Reports printed"),
+                match lang {
+                    Lang::Zh => format!("已打印 {n} 份报告，请在报告出口取走。"),
+                    Lang::En => format!("{n} report(s) printed. Please take them from the A4 tray."),
+                },
+            ),
+            Some(e) => {
+                let (zh, en) = e.patient_message();
+                (
+                    false,
+                    L("报告未能全部打印", "Not every report was printed"),
+                    match lang {
+                        Lang::Zh => format!("已打印 {n} 份，共 {total} 份。{zh}"),
+                        Lang::En => format!("{n} of {total} printed. {en}"),
+                    },
+                )
+            }
+        };
+        self.result(ok, title, message, String::new());
         self.refresh_tiles();
     }
 
@@ -1245,7 +2281,36 @@ impl Controller {
     pub fn apply(self: Rc<Self>, msg: Msg) {
         let lang = self.l();
         match msg {
-            Msg::Identified(Ok(p), elderly) => {
+            Msg::Enrolled(Ok(p)) => {
+                let label = format!("{} · {}", p.name_masked(), p.id_number_masked);
+                self.window.global::<Session>().set_patient(label.into());
+                let pid = p.patient_id.clone();
+                self.flow.borrow_mut().patient = Some(p);
+                self.flow.borrow_mut().card_holder = None;
+                self.window.global::<IdentifyPage>().set_phone(false);
+                let service = self.flow.borrow().service;
+                match service {
+                    Some(Service::Enroll) | None => self.result(
+                        true,
+                        L("建档成功", "Your record is open"),
+                        match lang {
+                            Lang::Zh => format!(
+                                "您的就诊号是 {pid}。今后凭身份证即可挂号、缴费、打印报告。"
+                            ),
+                            Lang::En => format!(
+                                "Your patient number is {pid}. From now on your ID card is all you need to register, pay and print reports."
+                            ),
+                        },
+                        String::new(),
+                    ),
+                    Some(s) => {
+                        self.window.global::<Session>().set_service(self.tr(s.title()));
+                        self.begin_service();
+                    }
+                }
+            }
+            Msg::Enrolled(Err(e)) => self.his_failed(&e),
+            Msg::Identified(Ok(p), elderly, _) => {
                 if elderly.is_some() {
                     self.window.global::<Theme>().set_elderly(true);
                 }
@@ -1259,8 +2324,27 @@ impl Controller {
                     self.touch();
                 }
             }
-            Msg::Identified(Err(e), _) => {
-                if e.code() == Some(crate::his::wire::ErrorCode::PatientNotFound) {
+            Msg::Identified(Err(e), elderly, holder) => {
+                let not_found = e.code() == Some(crate::his::wire::ErrorCode::PatientNotFound);
+                if not_found && holder.is_some() && self.cfg.services.enroll {
+                    // A new patient with their ID card: enrol here (R1).
+                    if elderly.is_some() {
+                        self.window.global::<Theme>().set_elderly(true);
+                    }
+                    self.flow.borrow_mut().card_holder = holder;
+                    self.ask_phone();
+                } else if not_found && self.cfg.services.enroll {
+                    self.result(
+                        false,
+                        L("未找到您的就诊档案", "No patient record found"),
+                        t(lang, L(
+                            "建档需要本人身份证。请回到首页，把身份证放在读卡区，按提示输入手机号码即可建档。",
+                            "Opening a record needs your own ID card. Go back to the home screen, place the card on the reader, and type your mobile number when asked.",
+                        ))
+                        .into(),
+                        String::new(),
+                    );
+                } else if not_found {
                     self.result(
                         false,
                         L("未找到您的就诊档案", "No patient record found"),
@@ -1282,32 +2366,12 @@ impl Controller {
             }
             Msg::Departments(Ok(d)) => {
                 self.flow.borrow_mut().departments = d;
-                self.show_departments();
+                self.render_list(ListKind::Departments);
+                self.show(Screen::List);
             }
             Msg::Schedules(Ok(s)) => {
-                let items: Vec<Choice> = s.iter().map(|s| text::doctor_choice(lang, s)).collect();
                 self.flow.borrow_mut().schedules = s;
-                let dept = self
-                    .flow
-                    .borrow()
-                    .department
-                    .as_ref()
-                    .map(|d| match lang {
-                        Lang::Zh => d.name_zh.clone(),
-                        Lang::En => d.name_en.clone(),
-                    })
-                    .unwrap_or_default();
-                self.set_list(
-                    ListKind::Doctors,
-                    L("请选择医生", "Choose a doctor"),
-                    dept,
-                    items,
-                    L(
-                        "该科室当天没有出诊医生，请选择其他科室或日期。",
-                        "No doctor in this department that day. Choose another department or date.",
-                    ),
-                );
-                self.step(2);
+                self.render_list(ListKind::Doctors);
                 self.show(Screen::List);
             }
             Msg::Slots(Ok((slots, now))) => {
@@ -1328,44 +2392,120 @@ impl Controller {
                 self.step(3);
                 self.show(Screen::Slots);
             }
+            Msg::Appointments(Ok(a)) if self.flow.borrow().service == Some(Service::Queue) => {
+                let a: Vec<Appointment> = a
+                    .into_iter()
+                    .filter(|a| {
+                        a.date == self.be.today
+                            && matches!(
+                                a.status,
+                                AppointmentStatus::Booked | AppointmentStatus::CheckedIn
+                            )
+                    })
+                    .collect();
+                let only = (a.len() == 1).then(|| a[0].appointment_id.clone());
+                self.flow.borrow_mut().appointments = a;
+                self.render_list(ListKind::Queue);
+                if let Some(id) = only {
+                    // One visit today: straight to its queue.
+                    self.pick(&id);
+                    return;
+                }
+                self.show(Screen::List);
+            }
+            Msg::Appointments(Ok(a)) if self.flow.borrow().service == Some(Service::Cancel) => {
+                let today = self.be.today;
+                self.flow.borrow_mut().appointments = a
+                    .into_iter()
+                    .filter(|a| a.status == AppointmentStatus::Booked && a.date >= today)
+                    .collect();
+                self.render_list(ListKind::Cancellable);
+                self.show(Screen::List);
+            }
             Msg::Appointments(Ok(a)) => {
                 let today = self.be.today;
-                let items: Vec<Choice> = a
-                    .iter()
-                    .filter(|a| a.can_check_in(today))
-                    .map(|a| text::appointment_choice(lang, a))
-                    .collect();
-                self.set_list(
-                    ListKind::Appointments,
-                    L("请选择要签到的预约", "Choose the appointment to check in"),
-                    String::new(),
-                    items,
-                    L(
-                        "您今天没有可签到的预约。",
-                        "You have no appointment to check in today.",
-                    ),
-                );
-                self.step(1);
+                self.flow.borrow_mut().appointments =
+                    a.into_iter().filter(|a| a.can_check_in(today)).collect();
+                self.render_list(ListKind::Appointments);
                 self.show(Screen::List);
             }
             Msg::Bills(Ok(b)) => {
-                let items: Vec<Choice> = b.iter().map(|b| text::bill_choice(lang, b)).collect();
-                let total = Money::sum(b.iter().map(|b| b.total_fen)).unwrap_or(Money::ZERO);
+                let kind = if self.flow.borrow().service == Some(Service::Bills) {
+                    ListKind::BillHistory
+                } else {
+                    ListKind::Bills
+                };
                 self.flow.borrow_mut().bills = b;
-                self.set_list(
-                    ListKind::Bills,
-                    L("待缴费用", "Bills to pay"),
-                    match lang {
-                        Lang::Zh => format!("合计 {total}，点任一项一并结算"),
-                        Lang::En => format!("Total {total}. Tap any bill to settle them all."),
-                    },
-                    items,
-                    L("您没有待缴费用。", "You have no unpaid bills."),
-                );
-                self.step(1);
+                self.render_list(kind);
                 self.show(Screen::List);
             }
-            Msg::Departments(Err(e))
+            #[cfg(any())] // TEMP-QUEUE
+            Msg::Queue(Ok(q)) => self.show_queue(q),
+            #[cfg(any())] // TEMP-QUEUE
+            Msg::Queue(Err(e)) => self.his_failed(&e),
+            Msg::Prices(q, Ok(list)) => {
+                if q != self.flow.borrow().price_query {
+                    return; // an older search answered late
+                }
+                let items: Vec<Choice> = list.items.iter().map(|p| text::price_row(lang, p)).collect();
+                let shown = items.len() as u32;
+                let p = self.window.global::<PricePage>();
+                p.set_summary(
+                    match lang {
+                        Lang::Zh if list.total > shown => {
+                            format!("共 {} 项，显示前 {shown} 项", list.total)
+                        }
+                        Lang::Zh => format!("共 {} 项", list.total),
+                        Lang::En if list.total > shown => {
+                            format!("{} found, first {shown} shown", list.total)
+                        }
+                        Lang::En => format!("{} found", list.total),
+                    }
+                    .into(),
+                );
+                p.set_items(ModelRc::new(VecModel::from(items)));
+            }
+            Msg::Reports(Ok(r)) => {
+                let max = self.cfg.reports.max_prints;
+                {
+                    let mut f = self.flow.borrow_mut();
+                    // Everything printable is ticked: usually one tap prints.
+                    f.chosen_reports = r
+                        .iter()
+                        .filter(|r| r.can_print(max))
+                        .map(|r| r.report_id.clone())
+                        .collect();
+                    f.reports = r;
+                }
+                self.render_list(ListKind::Reports);
+                self.show(Screen::List);
+            }
+            Msg::ReportsPrinted(run) => self.reports_printed(run),
+            Msg::Map(Ok(depts)) => {
+                let dest = self.flow.borrow().destination.clone();
+                let m = self.window.global::<MapPage>();
+                m.set_title(self.tr(L("科室分布", "Floor guide")));
+                m.set_destination(
+                    dest.as_ref()
+                        .map(|l| match lang {
+                            Lang::Zh => format!("请到：{}", l.description_zh),
+                            Lang::En => format!("Go to: {}", l.description_en),
+                        })
+                        .unwrap_or_default()
+                        .into(),
+                );
+                m.set_floors(ModelRc::new(VecModel::from(text::floors(
+                    lang,
+                    &depts,
+                    dest.as_ref(),
+                ))));
+                self.show(Screen::Map);
+            }
+            Msg::Prices(_, Err(e))
+
+            | Msg::Reports(Err(e))
+            | Msg::Map(Err(e))
+            | Msg::Departments(Err(e))
             | Msg::Schedules(Err(e))
             | Msg::Slots(Err(e))
             | Msg::Appointments(Err(e))
@@ -1428,6 +2568,7 @@ impl Controller {
                     post(Msg::Identified(
                         his.lookup_patient(CardKind::QrHealthCode, &c).await,
                         None,
+                        None,
                     ));
                 });
             }
@@ -1468,13 +2609,30 @@ impl Controller {
                 })
         };
         match action {
-            "card-new" | "card-bills" | "card-appt" => {
-                let i = match action {
-                    "card-new" => 3,
-                    "card-bills" => 0,
-                    _ => 65,
+            "card-new" | "card-bills" | "card-appt" | "card-unknown" => {
+                let c = match action {
+                    "card-new" => card(3),
+                    "card-bills" => card(0),
+                    "card-appt" => card(65),
+                    // A valid ID number HIS has never seen: enrolment.
+                    _ => crate::his::sim::seed::unknown_id_numbers(seed)
+                        .first()
+                        .and_then(|id| {
+                            let birth = id.get(6..14)?.to_string();
+                            Some(kiosk_drivers::idcard::frame::CardText {
+                                name: "林晓雯".into(),
+                                sex: '2',
+                                nation: "01".into(),
+                                birth,
+                                address: "浙江省宁波市鄞州区".into(),
+                                id_number: id.clone(),
+                                issuer: "宁波市公安局鄞州分局".into(),
+                                valid_from: "20210301".into(),
+                                valid_to: "20410301".into(),
+                            })
+                        }),
                 };
-                if let (Some(sim), Some(c)) = (&sims.id_reader, card(i)) {
+                if let (Some(sim), Some(c)) = (&sims.id_reader, c) {
                     sim.insert(c);
                     // Taken off after a moment, as a patient does.
                     let devices = self.be.devices.clone();

@@ -218,7 +218,7 @@ impl Tour<'_> {
             .be
             .rt
             .block_on(self.be.his.lookup_patient(CardKind::IdCard, &p.id_number));
-        self.c.clone().apply(Msg::Identified(r, None));
+        self.c.clone().apply(Msg::Identified(r, None, None));
         Ok(())
     }
 
@@ -303,7 +303,12 @@ impl Tour<'_> {
         }
         self.wait_for("result", Screen::Result)?;
         self.shot(if pay { "result" } else { "result-cancelled" })?;
-        w.global::<super::ResultPage>().invoke_done();
+        if pay && w.global::<super::ResultPage>().get_has_map() {
+            w.global::<super::ResultPage>().invoke_show_map();
+            self.wait_for("map", Screen::Map)?;
+            self.shot("map")?;
+        }
+        w.global::<super::Session>().invoke_home();
         Ok(())
     }
 
@@ -349,6 +354,138 @@ impl Tour<'_> {
             )));
         self.wait_for("result", Screen::Result)?;
         self.shot("result-settlement")?;
+        w.global::<super::ResultPage>().invoke_done();
+        Ok(())
+    }
+
+    /// The first seeded patient for whom `f` holds.
+    pub fn seeded_where(
+        &self,
+        what: &str,
+        f: impl Fn(&crate::his::sim::seed::SeedPatient) -> bool,
+    ) -> Result<usize, ShotError> {
+        let seed = self.be.demo_seed.unwrap_or(1);
+        crate::his::sim::seed::patients(seed)
+            .iter()
+            .position(f)
+            .ok_or_else(|| ShotError::Data(format!("no seeded patient {what}")))
+    }
+
+    /// Enrolment of an ID card HIS has never seen: a wrong number, then a
+    /// right one. Returns the new patient's id.
+    pub fn enrol(&mut self, n: usize) -> Result<String, ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        let seed = self.be.demo_seed.unwrap_or(1);
+        let id = crate::his::sim::seed::unknown_id_numbers(seed)
+            .get(n)
+            .cloned()
+            .ok_or_else(|| ShotError::Data(format!("no unknown ID number {n}")))?;
+        w.global::<super::HomePage>().invoke_open("enroll".into());
+        self.wait_for("identify", Screen::Identify)?;
+        let r = self
+            .be
+            .rt
+            .block_on(self.be.his.lookup_patient(CardKind::IdCard, &id));
+        self.c.clone().apply(Msg::Identified(
+            r,
+            None,
+            Some(super::CardHolder {
+                name: "林晓雯".into(),
+                id_number: id,
+            }),
+        ));
+        self.wait_for("phone", Screen::Identify)?;
+        let key = |k: &str| w.global::<super::IdentifyPage>().invoke_key(k.into());
+        for k in "12012345678".chars() {
+            key(&k.to_string());
+        }
+        self.shot("enrol-phone-invalid")?;
+        for _ in 0..11 {
+            key("⌫");
+        }
+        for k in "13905741234".chars() {
+            key(&k.to_string());
+        }
+        self.shot("enrol-phone")?;
+        w.global::<super::IdentifyPage>().invoke_submit();
+        self.wait_for("enrolled", Screen::Result)?;
+        self.shot("enrol-result")?;
+        let pid = self
+            .c
+            .flow
+            .borrow()
+            .patient
+            .as_ref()
+            .map(|p| p.patient_id.clone())
+            .ok_or_else(|| ShotError::Data("enrolled, but no patient in the session".into()))?;
+        w.global::<super::ResultPage>().invoke_done();
+        Ok(pid)
+    }
+
+    /// The query menu: itemized bills (a bill's items), the price list
+    /// searched by pinyin initials, and the floor guide.
+    pub fn queries(&mut self, patient: usize) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        w.global::<super::HomePage>().invoke_open("query".into());
+        self.wait_for("query menu", Screen::List)?;
+        self.shot("query-menu")?;
+        w.global::<super::ListPage>().invoke_pick("prices".into());
+        self.wait_for("prices", Screen::Prices)?;
+        for k in ["X", "C", "G"] {
+            w.global::<super::PricePage>().invoke_key(k.into());
+        }
+        let c2 = self.c.clone();
+        self.headless.wait(Duration::from_secs(20), move || {
+            use slint::Model;
+            c2.window.global::<super::PricePage>().get_items().row_count() > 0
+                && c2.flow.borrow().price_query == "XCG"
+        });
+        self.shot("prices")?;
+        w.global::<super::Session>().invoke_back();
+        self.wait_for("query menu", Screen::List)?;
+        w.global::<super::ListPage>().invoke_pick("guide".into());
+        self.wait_for("floor guide", Screen::Map)?;
+        self.shot("guide")?;
+        w.global::<super::Session>().invoke_back();
+        self.wait_for("query menu", Screen::List)?;
+        w.global::<super::ListPage>().invoke_pick("bills".into());
+        self.wait_for("identify", Screen::Identify)?;
+        self.identify(patient)?;
+        let c3 = self.c.clone();
+        if !self.headless.wait(Duration::from_secs(20), move || {
+            c3.flow.borrow().list == Some(super::ListKind::BillHistory)
+                && c3.window.global::<super::Session>().get_screen() == Screen::List
+        }) {
+            return Err(ShotError::Stuck {
+                step: "bill history".into(),
+                secs: 20,
+                screen: self.screen(),
+            });
+        }
+        self.shot("bill-history")?;
+        let bill = Self::first_enabled(&w.global::<super::ListPage>().get_items())
+            .ok_or_else(|| ShotError::Data("no bill".into()))?;
+        w.global::<super::ListPage>().invoke_pick(bill.into());
+        self.wait_for("bill items", Screen::Detail)?;
+        self.shot("bill-items")?;
+        w.global::<super::Session>().invoke_home();
+        Ok(())
+    }
+
+    /// Report printing for a patient with ready reports: the list, then
+    /// every printable one printed on the A4 printer.
+    pub fn reports(&mut self, patient: usize) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        self.identify(patient)?;
+        w.global::<super::HomePage>().invoke_open("reports".into());
+        self.wait_for("reports", Screen::List)?;
+        self.shot("reports")?;
+        w.global::<super::ListPage>().invoke_act();
+        self.wait_for("reports printed", Screen::Result)?;
+        self.shot("reports-printed")?;
         w.global::<super::ResultPage>().invoke_done();
         Ok(())
     }
@@ -409,9 +546,13 @@ pub fn run(
         ("zh-elderly-", super::Lang::Zh, true, false),
         ("zh-landscape-", super::Lang::Zh, false, true),
     ];
-    for (prefix, lang, elderly, landscape) in variants {
+    for (variant, (prefix, lang, elderly, landscape)) in variants.into_iter().enumerate() {
         let mut cfg = app.cfg.clone();
         cfg.ui.default_language = lang.code().into();
+        if elderly {
+            // Stay in elderly mode between flows (home resets the automatic one).
+            cfg.ui.elderly_mode_age = 0;
+        }
         cfg.ui.orientation = if landscape {
             crate::config::Orientation::Landscape
         } else {
@@ -450,6 +591,19 @@ pub fn run(
             tour.settlement()?;
             tour.check_in()?;
             tour.registration(first + 1, false)?;
+        }
+        if !landscape {
+            let rt = tour.be.rt.clone();
+            let his = tour.be.his.clone();
+            let with_reports = tour.seeded_where("with a ready report", |p| {
+                rt.block_on(his.reports(&p.patient_id)).is_ok_and(|r| {
+                    r.iter()
+                        .any(|r| r.status == crate::domain::ReportStatus::Ready && r.print_count == 0)
+                })
+            })?;
+            tour.queries(0)?;
+            tour.reports(with_reports)?;
+            tour.enrol(variant)?;
         }
         c.window.hide().map_err(UiError::from)?;
         all.extend(tour.shots);

@@ -116,6 +116,7 @@ pub fn doctor_choice(lang: Lang, s: &Schedule) -> Choice {
         .into(),
         right: s.fee_fen.to_string().into(),
         enabled: s.remaining > 0,
+        selected: false,
     }
 }
 
@@ -163,6 +164,7 @@ pub fn appointment_choice(lang: Lang, a: &Appointment) -> Choice {
         }
         .into(),
         enabled: true,
+        selected: false,
     }
 }
 
@@ -189,6 +191,7 @@ pub fn bill_choice(lang: Lang, b: &Bill) -> Choice {
         detail: format!("{}{more}", items.join("、")).into(),
         right: b.total_fen.to_string().into(),
         enabled: true,
+        selected: false,
     }
 }
 
@@ -366,4 +369,229 @@ pub fn qr_image(data: &str) -> slint::Image {
         }
     }
     slint::Image::from_rgb8(buf)
+}
+
+pub fn category(lang: Lang, c: crate::domain::ItemCategory) -> &'static str {
+    use crate::domain::ItemCategory as C;
+    t(
+        lang,
+        match c {
+            C::Drug => L("药品", "Drug"),
+            C::Lab => L("检验", "Lab test"),
+            C::Exam => L("检查", "Exam"),
+            C::Treatment => L("治疗", "Treatment"),
+            C::Material => L("材料", "Material"),
+            C::Registration => L("挂号", "Registration"),
+        },
+    )
+}
+
+/// The insurance catalogue class as patients know it (甲类 / 乙类 / 自费).
+pub fn insurance_class(lang: Lang, c: crate::domain::InsuranceClass) -> &'static str {
+    use crate::domain::InsuranceClass as I;
+    t(
+        lang,
+        match c {
+            I::A => L("医保甲类", "Insurance class A"),
+            I::B => L("医保乙类", "Insurance class B"),
+            I::C => L("自费", "Self-pay"),
+        },
+    )
+}
+
+/// A bill in the query list (paid or not), with its date.
+pub fn bill_history_choice(lang: Lang, b: &Bill) -> Choice {
+    let mut c = bill_choice(lang, b);
+    let status = match b.status {
+        crate::domain::BillStatus::Paid => pick(lang, "已缴费", "Paid"),
+        _ => pick(lang, "待缴费", "Unpaid"),
+    };
+    c.detail = format!(
+        "{} · {status} · {}",
+        b.created_at.format("%Y-%m-%d %H:%M"),
+        c.detail
+    )
+    .into();
+    c
+}
+
+/// One line of a bill: name, spec, quantity × price, class; the amount.
+pub fn bill_item_row(lang: Lang, i: &crate::domain::BillItem) -> Choice {
+    Choice {
+        id: i.item_id.clone().into(),
+        title: pick(lang, &i.name_zh, &i.name_en).into(),
+        detail: format!(
+            "{}{} × {} · {} · {}",
+            i.quantity,
+            i.unit,
+            i.unit_price_fen,
+            if i.spec.is_empty() { "-" } else { &i.spec },
+            insurance_class(lang, i.insurance_class)
+        )
+        .into(),
+        right: i.amount_fen.to_string().into(),
+        enabled: true,
+        selected: false,
+    }
+}
+
+/// One row of the price list (R9).
+pub fn price_row(lang: Lang, p: &crate::domain::PriceItem) -> Choice {
+    let name = match lang {
+        Lang::Zh => p.name_zh.clone(),
+        Lang::En => format!("{} ({})", p.name_en, p.name_zh),
+    };
+    Choice {
+        id: p.code.clone().into(),
+        title: name.into(),
+        detail: format!(
+            "{} · {}{} · {} · {}",
+            category(lang, p.category),
+            if p.spec.is_empty() {
+                String::new()
+            } else {
+                format!("{} · ", p.spec)
+            },
+            p.unit,
+            insurance_class(lang, p.insurance_class),
+            p.code
+        )
+        .into(),
+        right: format!("{}/{}", p.price_fen, p.unit).into(),
+        enabled: true,
+        selected: false,
+    }
+}
+
+/// A report in the list: printable ones can be ticked.
+pub fn report_choice(
+    lang: Lang,
+    r: &crate::domain::Report,
+    max_prints: u32,
+    selected: bool,
+) -> Choice {
+    use crate::domain::{ReportKind, ReportStatus};
+    let kind = match r.kind {
+        ReportKind::Lab => pick(lang, "检验", "Lab"),
+        ReportKind::Exam => pick(lang, "检查", "Exam"),
+    };
+    let (detail, right) = match r.status {
+        ReportStatus::Pending => (
+            match (lang, r.expected_at) {
+                (Lang::Zh, Some(t)) => format!("预计 {} 出报告", t.format("%m-%d %H:%M")),
+                (Lang::En, Some(t)) => format!("Expected {}", t.format("%m-%d %H:%M")),
+                (_, None) => pick(lang, "报告尚未出具", "Not ready yet"),
+            },
+            pick(lang, "未出报告", "Pending"),
+        ),
+        ReportStatus::Ready if r.print_count >= max_prints => (
+            match lang {
+                Lang::Zh => format!(
+                    "已打印 {} 次，已达自助打印上限，如需补打请到人工窗口",
+                    r.print_count
+                ),
+                Lang::En => format!(
+                    "Printed {} times, the kiosk's limit. A staffed window can reprint it.",
+                    r.print_count
+                ),
+            },
+            pick(lang, "已打印", "Printed"),
+        ),
+        ReportStatus::Ready => (
+            match (lang, r.ready_at) {
+                (Lang::Zh, Some(t)) => format!(
+                    "{} 出报告 · {} 页{}",
+                    t.format("%m-%d %H:%M"),
+                    r.pages,
+                    if r.print_count > 0 {
+                        format!(" · 已打印 {} 次", r.print_count)
+                    } else {
+                        String::new()
+                    }
+                ),
+                (Lang::En, Some(t)) => format!(
+                    "Ready {} · {} page(s){}",
+                    t.format("%m-%d %H:%M"),
+                    r.pages,
+                    if r.print_count > 0 {
+                        format!(" · printed {} time(s)", r.print_count)
+                    } else {
+                        String::new()
+                    }
+                ),
+                (_, None) => String::new(),
+            },
+            if selected {
+                pick(lang, "☑ 打印", "☑ Print")
+            } else {
+                pick(lang, "☐ 不打印", "☐ Skip")
+            },
+        ),
+    };
+    Choice {
+        id: r.report_id.clone().into(),
+        title: format!(
+            "{kind} · {}",
+            pick(lang, &r.title_zh, &r.title_en)
+        )
+        .into(),
+        detail: format!("{} · {detail}", r.department_name_zh).into(),
+        right: right.into(),
+        enabled: r.can_print(max_prints),
+        selected,
+    }
+}
+
+/// The floor guide (R11): every building and floor that HIS's departments
+/// are on, top floor first, with the destination's floor marked. Nothing
+/// here is invented: floors without a department are not drawn.
+pub fn floors(
+    lang: Lang,
+    depts: &[crate::domain::Department],
+    dest: Option<&crate::domain::Location>,
+) -> Vec<super::MapFloor> {
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<(String, std::cmp::Reverse<i32>), Vec<String>> = BTreeMap::new();
+    for d in depts {
+        let l = &d.location;
+        by.entry((l.building.clone(), std::cmp::Reverse(l.floor)))
+            .or_default()
+            .push(format!("{} {}", pick(lang, &d.name_zh, &d.name_en), l.room));
+    }
+    if let Some(l) = dest {
+        // A place no department is on (a pharmacy, a lab) still gets its floor.
+        by.entry((l.building.clone(), std::cmp::Reverse(l.floor)))
+            .or_insert_with(|| vec![pick(lang, &l.description_zh, &l.description_en)]);
+    }
+    let mut out = Vec::new();
+    let mut last = None;
+    for ((building, floor), names) in by {
+        let first = last.as_ref() != Some(&building);
+        last = Some(building.clone());
+        let here = dest.is_some_and(|l| l.building == building && l.floor == floor.0);
+        out.push(super::MapFloor {
+            building: if first { building.clone().into() } else { "".into() },
+            floor: if floor.0 < 0 {
+                format!("B{}", -floor.0)
+            } else {
+                format!("{}F", floor.0)
+            }
+            .into(),
+            names: names.join("  ·  ").into(),
+            here,
+        });
+    }
+    out
+}
+
+/// Where the patient goes after a transaction, from HIS's answer.
+pub fn destination(txn: &crate::txn::Txn) -> Option<crate::domain::Location> {
+    let result = txn.his_result.as_deref()?;
+    if txn.kind == TxnKind::Settlement {
+        let s = serde_json::from_str::<crate::domain::Settlement>(result).ok()?;
+        return s.next_steps.first().map(|n| n.location.clone());
+    }
+    serde_json::from_str::<Appointment>(result)
+        .ok()
+        .map(|a| a.location)
 }
