@@ -31,7 +31,9 @@ pub enum PrintReportError {
     },
     #[error("report {report_id}: the print job ended {state:?}")]
     Job { report_id: String, state: JobState },
-    #[error("report {report_id} may not be printed here (not ready, or printed {count} of {max} times)")]
+    #[error(
+        "report {report_id} may not be printed here (not ready, or printed {count} of {max} times)"
+    )]
     NotAllowed {
         report_id: String,
         count: u32,
@@ -188,11 +190,7 @@ async fn print_one(
         }
     })
     .await
-    .unwrap_or_else(|join| {
-        Ok(JobState::Failed(format!(
-            "the print task stopped: {join}"
-        )))
-    })?;
+    .unwrap_or_else(|join| Ok(JobState::Failed(format!("the print task stopped: {join}"))))?;
     if state != JobState::Completed {
         return Err(PrintReportError::Job {
             report_id: id,

@@ -53,10 +53,8 @@ fn every_ui_string_has_a_chinese_translation() {
         ids.extend(tr_strings(&text));
     }
     assert!(ids.len() > 40, "found only {} @tr strings", ids.len());
-    let po = std::fs::read_to_string(format!(
-        "{root}/ui/translations/zh_CN/LC_MESSAGES/kiosk.po"
-    ))
-    .unwrap();
+    let po = std::fs::read_to_string(format!("{root}/ui/translations/zh_CN/LC_MESSAGES/kiosk.po"))
+        .unwrap();
     let translated = po_ids(&po);
     let missing: Vec<&String> = ids
         .iter()

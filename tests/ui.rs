@@ -5,10 +5,11 @@
 //!
 //! One test function: a Slint platform can be installed once per process.
 
+use i_slint_backend_testing::ElementHandle;
 use kiosk::ui::screenshot::{demo_app, Headless, Tour};
 use kiosk::ui::{
-    Backend, Controller, HomePage, IdentifyPage, ListPage, PayPage, ResultPage, Screen, Session,
-    SlotPage,
+    Backend, Controller, DetailPage, HomePage, IdentifyPage, ListPage, MapPage, PayPage, PricePage,
+    ResultPage, Screen, Session, SlotPage, Theme,
 };
 use slint::{ComponentHandle, Model};
 use std::rc::Rc;
@@ -28,6 +29,8 @@ fn kiosk() -> Kiosk {
             ("KIOSK_TXN__QR_TIMEOUT_SECS", "10"),
             ("KIOSK_TXN__POLL_INTERVAL_MS", "200"),
             ("KIOSK_UI__IDLE_TIMEOUT_SECS", "30"),
+            // Voice prompts are checked through what was said, in silence.
+            ("KIOSK_UI__VOICE_COMMAND", "\"true\""),
         ],
     )
     .unwrap();
@@ -45,6 +48,19 @@ fn wait(h: &Headless, c: &Rc<Controller>, want: Screen) {
         "waited for {want:?}, still on {:?}",
         screen(c)
     );
+}
+
+/// Tap the element whose accessible label is `label`, as a screen reader
+/// or a finger would: through the element tree, not the Rust API.
+fn tap_label(c: &Controller, label: &str) {
+    let found: Vec<ElementHandle> =
+        ElementHandle::find_by_accessible_label(&c.window, label).collect();
+    assert!(
+        !found.is_empty(),
+        "nothing labelled {label:?} on {:?}",
+        screen(c)
+    );
+    found[0].invoke_accessible_default_action();
 }
 
 /// Tap counter: every patient-facing callback goes through here.
@@ -247,9 +263,15 @@ fn every_flow_headless() {
     k.app.devices.printer.check();
     c.refresh_tiles();
     let tiles = c.window.global::<HomePage>().get_tiles();
-    assert!(tiles
-        .iter()
-        .all(|t| !t.enabled && t.reason.contains("缺纸")));
+    for t in tiles.iter() {
+        // Services ending in a slip are out; queries, reports and
+        // enrolment need no receipt printer and stay open.
+        let paid = ["register", "book", "check_in", "settle", "cancel"].contains(&t.id.as_str());
+        assert_eq!(t.enabled, !paid, "{}: {}", t.id, t.reason);
+        if paid {
+            assert!(t.reason.contains("缺纸"), "{}", t.reason);
+        }
+    }
     c.window.global::<HomePage>().invoke_open("register".into());
     wait(&h, &c, Screen::Result);
     assert!(!c.window.global::<ResultPage>().get_ok());
@@ -262,6 +284,213 @@ fn every_flow_headless() {
         .get_tiles()
         .iter()
         .all(|t| t.enabled));
+
+    // --- Queries through the element tree: prices by pinyin initials. ---
+    c.window.global::<Session>().invoke_home();
+    tap_label(&c, "查询服务");
+    wait(&h, &c, Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 4);
+    tap_label(&c, "价格查询");
+    wait(&h, &c, Screen::Prices);
+    let c2 = c.clone();
+    assert!(h.wait(Duration::from_secs(20), move || c2
+        .window
+        .global::<PricePage>()
+        .get_items()
+        .row_count()
+        > 1));
+    for k in ["X", "C", "G"] {
+        tap_label(&c, k);
+    }
+    assert_eq!(c.window.global::<PricePage>().get_query(), "XCG");
+    let c2 = c.clone();
+    assert!(
+        h.wait(Duration::from_secs(20), move || c2
+            .window
+            .global::<PricePage>()
+            .get_items()
+            .iter()
+            .any(|i| i.title.contains("血常规"))),
+        "XCG finds 血常规"
+    );
+    let price = c
+        .window
+        .global::<PricePage>()
+        .get_items()
+        .iter()
+        .find(|i| i.title.contains("血常规"))
+        .unwrap();
+    let from_his =
+        k.rt.block_on(k.app.his.prices(&kiosk::his::PriceQuery {
+            q: Some("XCG".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let item = from_his
+        .items
+        .iter()
+        .find(|i| i.name_zh == "血常规")
+        .unwrap();
+    assert!(
+        price.right.starts_with(&item.price_fen.to_string()),
+        "{}",
+        price.right
+    );
+    // Back returns to the menu, whose list is shown again.
+    c.window.global::<Session>().invoke_back();
+    wait(&h, &c, Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 4);
+    tap_label(&c, "科室分布");
+    wait(&h, &c, Screen::Map);
+    assert!(c.window.global::<MapPage>().get_floors().row_count() >= 3);
+
+    // --- Itemized bills: every item with its amount, from HIS. ---
+    c.window.global::<Session>().invoke_back();
+    wait(&h, &c, Screen::List);
+    tap_label(&c, "费用明细");
+    wait(&h, &c, Screen::Identify);
+    tour.identify(0).unwrap();
+    wait(&h, &c, Screen::List);
+    let bill = first_enabled_item(&c);
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(bill.clone().into());
+    wait(&h, &c, Screen::Detail);
+    let d = c.window.global::<DetailPage>();
+    let his_bill =
+        k.rt.block_on(
+            k.app
+                .his
+                .bills(&patients[0].patient_id, kiosk::his::BillFilter::All),
+        )
+        .unwrap()
+        .into_iter()
+        .find(|b| b.bill_id == bill)
+        .unwrap();
+    assert_eq!(d.get_rows().row_count(), his_bill.items.len());
+    assert_eq!(d.get_total(), his_bill.total_fen.to_string());
+
+    // --- Back from doctors shows the departments again. ---
+    c.window.global::<Session>().invoke_home();
+    tour.identify(24).unwrap();
+    c.window.global::<HomePage>().invoke_open("register".into());
+    wait(&h, &c, Screen::List);
+    let depts = c.window.global::<ListPage>().get_title().to_string();
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(first_enabled_item(&c).into());
+    let c2 = c.clone();
+    assert!(h.wait(Duration::from_secs(20), move || {
+        screen(&c2) == Screen::List && c2.window.global::<Session>().get_step() == 2
+    }));
+    c.window.global::<Session>().invoke_back();
+    assert_eq!(screen(&c), Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_title(), depts);
+    assert_eq!(c.window.global::<Session>().get_step(), 1);
+
+    // --- Reports: the printable ones ticked, printed on A4, counted. ---
+    c.window.global::<Session>().invoke_home();
+    let with_reports = patients
+        .iter()
+        .position(|p| {
+            k.rt.block_on(k.app.his.reports(&p.patient_id))
+                .is_ok_and(|r| r.iter().any(|r| r.can_print(1)))
+        })
+        .expect("a seeded patient with a ready report");
+    tour.identify(with_reports).unwrap();
+    tap_label(&c, "报告打印");
+    wait(&h, &c, Screen::List);
+    let ticked: Vec<String> = c
+        .window
+        .global::<ListPage>()
+        .get_items()
+        .iter()
+        .filter(|i| i.selected)
+        .map(|i| i.id.to_string())
+        .collect();
+    assert!(!ticked.is_empty());
+    assert!(c.window.global::<ListPage>().get_action_enabled());
+    c.window.global::<ListPage>().invoke_act();
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_ok(), "{}", r.get_message());
+    let dir = sims.report_printer.as_ref().unwrap().dir().to_path_buf();
+    let pdfs = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(pdfs, ticked.len(), "one PDF per ticked report in {dir:?}");
+    let after =
+        k.rt.block_on(k.app.his.reports(&patients[with_reports].patient_id))
+            .unwrap();
+    for id in &ticked {
+        let rep = after.iter().find(|r| &r.report_id == id).unwrap();
+        assert_eq!(rep.print_count, 1, "{id} counted once");
+    }
+    // A jammed A4 printer: the reports tile says why, the rest stay open.
+    c.window.global::<Session>().invoke_home();
+    let a4 = sims.report_printer.as_ref().unwrap();
+    a4.set_fault(Some("卡纸 paper jam".into()));
+    c.refresh_tiles();
+    let reports_tile = c
+        .window
+        .global::<HomePage>()
+        .get_tiles()
+        .iter()
+        .find(|t| t.id == "reports")
+        .unwrap();
+    assert!(!reports_tile.enabled && reports_tile.reason.contains("卡纸"));
+    a4.set_fault(None);
+    c.refresh_tiles();
+
+    // --- Enrolment (R1): an unknown ID card, then a mobile number. ---
+    c.window
+        .global::<Session>()
+        .invoke_demo_action("card-unknown".into());
+    wait(&h, &c, Screen::Identify);
+    let idp = c.window.global::<IdentifyPage>();
+    let c2 = c.clone();
+    assert!(h.wait(Duration::from_secs(20), move || c2
+        .window
+        .global::<IdentifyPage>()
+        .get_phone()));
+    assert!(c.window.global::<Session>().get_patient().contains('*'));
+    for d in "12012345678".chars() {
+        idp.invoke_key(d.to_string().into());
+    }
+    assert!(!idp.get_complete());
+    assert!(!idp.get_error().is_empty());
+    for _ in 0..11 {
+        idp.invoke_key("⌫".into());
+    }
+    for d in "13905741234".chars() {
+        idp.invoke_key(d.to_string().into());
+    }
+    assert!(idp.get_complete(), "{}", idp.get_error());
+    idp.invoke_submit();
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_ok(), "{}", r.get_message());
+    let unknown = kiosk::his::sim::seed::unknown_id_numbers(seed)[0].clone();
+    let enrolled =
+        k.rt.block_on(
+            k.app
+                .his
+                .lookup_patient(kiosk::domain::CardKind::IdCard, &unknown),
+        )
+        .expect("HIS knows the new patient");
+    assert!(r.get_message().contains(&enrolled.patient_id));
+    idr.remove();
+    r.invoke_done();
+    wait(&h, &c, Screen::Home);
+
+    // --- Elderly mode speaks each step. ---
+    c.window.global::<Theme>().set_elderly(true);
+    let before = c.voice().said().len();
+    c.window.global::<HomePage>().invoke_open("settle".into());
+    wait(&h, &c, Screen::Identify);
+    let said = c.voice().said();
+    assert!(said.len() > before);
+    assert!(said.last().unwrap().contains("身份证"), "{said:?}");
+    c.window.global::<Session>().invoke_home();
+    c.window.global::<Theme>().set_elderly(false);
 
     // --- Settlement and check-in reach their lists; English switch. ---
     c.window.global::<Session>().invoke_home();

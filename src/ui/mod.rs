@@ -504,13 +504,10 @@ impl Controller {
             }
         });
         w.global::<ResultPage>().on_done(with(|c| c.go_home()));
-        w.global::<ResultPage>()
-            .on_show_map(with(|c| c.show_map()));
+        w.global::<ResultPage>().on_show_map(with(|c| c.show_map()));
         w.global::<ListPage>().on_act(with(|c| c.list_action()));
-        w.global::<DetailPage>()
-            .on_act(with(|c| c.detail_action()));
-        w.global::<DetailPage>()
-            .on_show_map(with(|c| c.show_map()));
+        w.global::<DetailPage>().on_act(with(|c| c.detail_action()));
+        w.global::<DetailPage>().on_show_map(with(|c| c.show_map()));
         let weak = Rc::downgrade(self);
         w.global::<PricePage>().on_key(move |k| {
             if let Some(c) = weak.upgrade() {
@@ -570,7 +567,12 @@ impl Controller {
             }
             Screen::Detail => {
                 let d = w.global::<DetailPage>();
-                format!("{}。{}{}", d.get_title(), d.get_big_label(), d.get_big_value())
+                format!(
+                    "{}。{}{}",
+                    d.get_title(),
+                    d.get_big_label(),
+                    d.get_big_value()
+                )
             }
             Screen::Prices => fixed(L(
                 "请输入拼音首字母查询价格",
@@ -1118,10 +1120,9 @@ impl Controller {
 
     fn enroll(&self) {
         let typed = self.window.global::<IdentifyPage>().get_typed().to_string();
-        let (Ok(phone), Some(holder)) = (
-            Phone::parse(&typed),
-            self.flow.borrow().card_holder.clone(),
-        ) else {
+        let (Ok(phone), Some(holder)) =
+            (Phone::parse(&typed), self.flow.borrow().card_holder.clone())
+        else {
             return;
         };
         let Ok(id) = IdNumber::parse(&holder.id_number, self.be.today) else {
@@ -1317,10 +1318,7 @@ impl Controller {
             return;
         }
         self.busy("正在打印报告，请稍候", "Printing your reports");
-        let (his, printer) = (
-            self.be.his.clone(),
-            self.be.devices.report_printer.clone(),
-        );
+        let (his, printer) = (self.be.his.clone(), self.be.devices.report_printer.clone());
         let kiosk = self.cfg.kiosk.id.clone();
         let (date, max) = (self.be.today, self.cfg.reports.max_prints);
         self.be.rt.spawn(async move {
@@ -1347,12 +1345,7 @@ impl Controller {
                 f.reports
                     .iter()
                     .map(|r| {
-                        text::report_choice(
-                            lang,
-                            r,
-                            max,
-                            f.chosen_reports.contains(&r.report_id),
-                        )
+                        text::report_choice(lang, r, max, f.chosen_reports.contains(&r.report_id))
                     })
                     .collect(),
                 f.chosen_reports.len(),
@@ -1544,8 +1537,14 @@ impl Controller {
                 self.set_list(
                     ListKind::BillHistory,
                     L("费用明细", "Itemized bills"),
-                    t(lang, L("点一张账单查看每一项费用。", "Tap a bill to see every item."))
-                        .to_string(),
+                    t(
+                        lang,
+                        L(
+                            "点一张账单查看每一项费用。",
+                            "Tap a bill to see every item.",
+                        ),
+                    )
+                    .to_string(),
                     items,
                     L("您没有门诊费用记录。", "You have no outpatient bills."),
                 );
@@ -1798,7 +1797,11 @@ impl Controller {
     /// One bill, item by item (R9: what each thing cost).
     fn show_bill(&self, b: &Bill) {
         let lang = self.l();
-        let rows = b.items.iter().map(|i| text::bill_item_row(lang, i)).collect();
+        let rows = b
+            .items
+            .iter()
+            .map(|i| text::bill_item_row(lang, i))
+            .collect();
         self.set_detail(
             format!(
                 "{} {}",
@@ -1878,7 +1881,8 @@ impl Controller {
             ),
         ];
         self.set_detail(
-            self.tr(L("取消这个预约？", "Cancel this booking?")).to_string(),
+            self.tr(L("取消这个预约？", "Cancel this booking?"))
+                .to_string(),
             String::new(),
             rows,
         );
@@ -2117,7 +2121,9 @@ impl Controller {
             _ => None,
         };
         self.result(ok, title, message, next);
-        self.window.global::<ResultPage>().set_has_map(dest.is_some());
+        self.window
+            .global::<ResultPage>()
+            .set_has_map(dest.is_some());
         self.flow.borrow_mut().destination = dest;
         self.refresh_tiles();
     }
@@ -2140,12 +2146,14 @@ impl Controller {
         if let Some(n) = q.queue_number {
             rows.push(self.row(L("您的号码", "Your number"), n.to_string()));
         }
-        rows.push(self.row(
-            L("当前叫号", "Now serving"),
-            q.now_serving
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| t(lang, L("尚未开诊", "Not started")).to_string()),
-        ));
+        rows.push(
+            self.row(
+                L("当前叫号", "Now serving"),
+                q.now_serving
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| t(lang, L("尚未开诊", "Not started")).to_string()),
+            ),
+        );
         if let Some(m) = q.estimated_wait_min {
             rows.push(self.row(
                 L("预计等待", "Estimated wait"),
@@ -2223,7 +2231,9 @@ impl Controller {
                 L("报告已打印", "Reports printed"),
                 match lang {
                     Lang::Zh => format!("已打印 {n} 份报告，请在报告出口取走。"),
-                    Lang::En => format!("{n} report(s) printed. Please take them from the A4 tray."),
+                    Lang::En => {
+                        format!("{n} report(s) printed. Please take them from the A4 tray.")
+                    }
                 },
             ),
             Some(e) => {
@@ -2447,7 +2457,11 @@ impl Controller {
                 if q != self.flow.borrow().price_query {
                     return; // an older search answered late
                 }
-                let items: Vec<Choice> = list.items.iter().map(|p| text::price_row(lang, p)).collect();
+                let items: Vec<Choice> = list
+                    .items
+                    .iter()
+                    .map(|p| text::price_row(lang, p))
+                    .collect();
                 let shown = items.len() as u32;
                 let p = self.window.global::<PricePage>();
                 p.set_summary(
@@ -2502,7 +2516,6 @@ impl Controller {
                 self.show(Screen::Map);
             }
             Msg::Prices(_, Err(e))
-
             | Msg::Reports(Err(e))
             | Msg::Map(Err(e))
             | Msg::Departments(Err(e))

@@ -439,7 +439,11 @@ impl Tour<'_> {
         let c2 = self.c.clone();
         self.headless.wait(Duration::from_secs(20), move || {
             use slint::Model;
-            c2.window.global::<super::PricePage>().get_items().row_count() > 0
+            c2.window
+                .global::<super::PricePage>()
+                .get_items()
+                .row_count()
+                > 0
                 && c2.flow.borrow().price_query == "XCG"
         });
         self.shot("prices")?;
@@ -597,8 +601,9 @@ pub fn run(
             let his = tour.be.his.clone();
             let with_reports = tour.seeded_where("with a ready report", |p| {
                 rt.block_on(his.reports(&p.patient_id)).is_ok_and(|r| {
-                    r.iter()
-                        .any(|r| r.status == crate::domain::ReportStatus::Ready && r.print_count == 0)
+                    r.iter().any(|r| {
+                        r.status == crate::domain::ReportStatus::Ready && r.print_count == 0
+                    })
                 })
             })?;
             tour.queries(0)?;

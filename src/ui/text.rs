@@ -530,11 +530,7 @@ pub fn report_choice(
     };
     Choice {
         id: r.report_id.clone().into(),
-        title: format!(
-            "{kind} · {}",
-            pick(lang, &r.title_zh, &r.title_en)
-        )
-        .into(),
+        title: format!("{kind} · {}", pick(lang, &r.title_zh, &r.title_en)).into(),
         detail: format!("{} · {detail}", r.department_name_zh).into(),
         right: right.into(),
         enabled: r.can_print(max_prints),
@@ -570,7 +566,11 @@ pub fn floors(
         last = Some(building.clone());
         let here = dest.is_some_and(|l| l.building == building && l.floor == floor.0);
         out.push(super::MapFloor {
-            building: if first { building.clone().into() } else { "".into() },
+            building: if first {
+                building.clone().into()
+            } else {
+                "".into()
+            },
             floor: if floor.0 < 0 {
                 format!("B{}", -floor.0)
             } else {
