@@ -370,6 +370,30 @@ fn every_flow_headless() {
     assert_eq!(d.get_rows().row_count(), his_bill.items.len());
     assert_eq!(d.get_total(), his_bill.total_fen.to_string());
 
+    // --- Queue position, from HIS's queue for today's visit. ---
+    c.window.global::<Session>().invoke_home();
+    tour.identify(kiosk::his::sim::QUEUE_PATIENT).unwrap();
+    tap_label(&c, "查询服务");
+    wait(&h, &c, Screen::List);
+    tap_label(&c, "排队查询");
+    wait(&h, &c, Screen::Detail);
+    let appt =
+        k.rt.block_on(k.app.his.appointments(
+            &patients[kiosk::his::sim::QUEUE_PATIENT].patient_id,
+            Some(k.app.today),
+        ))
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let q =
+        k.rt.block_on(k.app.his.queue(&appt.appointment_id))
+            .unwrap();
+    assert_eq!(q.state, kiosk::domain::QueueState::Waiting);
+    let d = c.window.global::<DetailPage>();
+    assert_eq!(d.get_big_value(), q.ahead.to_string());
+    assert!(d.get_has_map());
+
     // --- Back from doctors shows the departments again. ---
     c.window.global::<Session>().invoke_home();
     tour.identify(24).unwrap();

@@ -215,7 +215,6 @@ pub enum Msg {
     Slots(Result<(Vec<Slot>, chrono::NaiveTime), HisError>),
     Appointments(Result<Vec<Appointment>, HisError>),
     Bills(Result<Vec<Bill>, HisError>),
-    #[cfg(any())] // TEMP-QUEUE
     Queue(Result<crate::domain::QueueStatus, HisError>),
     /// The search it answers, and the page of the price list.
     Prices(String, Result<crate::his::wire::PriceList, HisError>),
@@ -1729,11 +1728,9 @@ impl Controller {
             Some(ListKind::Queue) => {
                 let id = id.to_string();
                 self.busy("正在查询排队情况", "Looking up the queue");
-                #[cfg(any())] // TEMP-QUEUE
                 self.be.rt.spawn(async move {
                     post(Msg::Queue(his.queue(&id).await));
                 });
-                let _ = (id, his); // TEMP-QUEUE
             }
             Some(ListKind::Reports) => {
                 let max = self.cfg.reports.max_prints;
@@ -2128,7 +2125,6 @@ impl Controller {
         self.refresh_tiles();
     }
 
-    #[cfg(any())] // TEMP-QUEUE
     fn show_queue(&self, q: crate::domain::QueueStatus) {
         use crate::domain::QueueState;
         let lang = self.l();
@@ -2449,9 +2445,7 @@ impl Controller {
                 self.render_list(kind);
                 self.show(Screen::List);
             }
-            #[cfg(any())] // TEMP-QUEUE
             Msg::Queue(Ok(q)) => self.show_queue(q),
-            #[cfg(any())] // TEMP-QUEUE
             Msg::Queue(Err(e)) => self.his_failed(&e),
             Msg::Prices(q, Ok(list)) => {
                 if q != self.flow.borrow().price_query {
@@ -2622,11 +2616,12 @@ impl Controller {
                 })
         };
         match action {
-            "card-new" | "card-bills" | "card-appt" | "card-unknown" => {
+            "card-new" | "card-bills" | "card-appt" | "card-queue" | "card-unknown" => {
                 let c = match action {
                     "card-new" => card(3),
                     "card-bills" => card(0),
                     "card-appt" => card(65),
+                    "card-queue" => card(crate::his::sim::QUEUE_PATIENT),
                     // A valid ID number HIS has never seen: enrolment.
                     _ => crate::his::sim::seed::unknown_id_numbers(seed)
                         .first()

@@ -478,6 +478,20 @@ impl Tour<'_> {
         Ok(())
     }
 
+    /// The queue position of the seeded patient waiting today.
+    pub fn queue(&mut self) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        self.identify(crate::his::sim::QUEUE_PATIENT)?;
+        w.global::<super::HomePage>().invoke_open("query".into());
+        self.wait_for("query menu", Screen::List)?;
+        w.global::<super::ListPage>().invoke_pick("queue".into());
+        self.wait_for("queue", Screen::Detail)?;
+        self.shot("queue")?;
+        w.global::<super::Session>().invoke_home();
+        Ok(())
+    }
+
     /// Report printing for a patient with ready reports: the list, then
     /// every printable one printed on the A4 printer.
     pub fn reports(&mut self, patient: usize) -> Result<(), ShotError> {
@@ -607,6 +621,7 @@ pub fn run(
                 })
             })?;
             tour.queries(0)?;
+            tour.queue()?;
             tour.reports(with_reports)?;
             tour.enrol(variant)?;
         }
