@@ -27,6 +27,7 @@ pub struct Config {
     pub booking: Booking,
     pub ui: Ui,
     pub reports: Reports,
+    pub maintenance: Maintenance,
     pub devices: Devices,
     pub logging: Logging,
 }
@@ -158,6 +159,26 @@ pub struct Ui {
     pub voice: bool,
     pub voice_command: String,
     pub demo_panel: bool,
+}
+
+/// Technician access (src/maint.rs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Maintenance {
+    /// Technician id -> argon2id hash of their PIN (`kiosk maint hash-pin`).
+    pub technicians: BTreeMap<String, String>,
+    pub max_failures: u32,
+    pub lockout_secs: u64,
+    pub idle_timeout_secs: u32,
+}
+
+impl Maintenance {
+    pub fn policy(&self) -> crate::maint::Policy {
+        crate::maint::Policy {
+            pins: self.technicians.clone(),
+            max_failures: self.max_failures,
+            lockout: std::time::Duration::from_secs(self.lockout_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -575,6 +596,21 @@ impl Config {
         if self.reports.max_prints == 0 {
             bad("reports.max_prints", "must be at least 1".into());
         }
+        for (id, phc) in &self.maintenance.technicians {
+            if !crate::maint::is_argon2id(phc) {
+                bad(
+                    &format!("maintenance.technicians.{id}"),
+                    "must be an argon2id hash made by `kiosk maint hash-pin`, never the PIN itself"
+                        .into(),
+                );
+            }
+        }
+        if self.maintenance.max_failures == 0 {
+            bad("maintenance.max_failures", "must be at least 1".into());
+        }
+        if self.maintenance.lockout_secs == 0 {
+            bad("maintenance.lockout_secs", "must be at least 1".into());
+        }
         for (name, d) in self.devices.iter() {
             let drivers = Devices::drivers_for(name);
             if !drivers.contains(&d.driver.as_str()) {
@@ -939,6 +975,18 @@ mod tests {
             cfg.his_timeout(crate::his::ops::Operation::ListSlots),
             Duration::from_millis(700)
         );
+    }
+
+    #[test]
+    fn a_technician_pin_in_clear_is_refused() {
+        let good = crate::maint::hash_pin("24681357").unwrap();
+        let f = file(&format!(
+            "[maintenance.technicians]\ntech01 = \"24681357\"\ntech02 = \"{good}\"\n"
+        ));
+        let problems = check_files(&[f.path().into()]);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["maintenance.technicians.tech01"], "{problems:#?}");
+        assert!(problems[0].to_string().contains("argon2id"));
     }
 
     #[test]

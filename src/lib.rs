@@ -10,6 +10,7 @@ pub mod domain;
 pub mod drill;
 pub mod his;
 pub mod logging;
+pub mod maint;
 pub mod pay;
 pub mod print;
 pub mod reports;

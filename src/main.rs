@@ -66,6 +66,23 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Technician access tools.
+    Maint {
+        #[command(subcommand)]
+        command: MaintCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MaintCommand {
+    /// Read a technician PIN (6-12 digits) on stdin and print its argon2id
+    /// hash for `[maintenance.technicians]`.
+    HashPin,
+    /// Print the last audit records (who, when, what).
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        last: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -266,6 +283,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             println!("{} screenshots in {}", shots.len(), out.display());
             rt.block_on(app.shutdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Maint {
+            command: MaintCommand::HashPin,
+        } => {
+            let mut pin = String::new();
+            std::io::stdin()
+                .read_line(&mut pin)
+                .context("reading the PIN on stdin")?;
+            println!("{}", kiosk::maint::hash_pin(pin.trim())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Maint {
+            command: MaintCommand::Audit { last },
+        } => {
+            let cfg = load_config(&cli.config)?;
+            let m = kiosk::maint::Maintenance::open(
+                &cfg.kiosk.data_dir,
+                cfg.maintenance.policy(),
+            )?;
+            for e in m.audit_log(last)? {
+                println!("{}  {:<10} {:<14} {}", e.at.to_rfc3339(), e.who, e.action, e.detail);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(args) => {
