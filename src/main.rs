@@ -299,12 +299,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: MaintCommand::Audit { last },
         } => {
             let cfg = load_config(&cli.config)?;
-            let m = kiosk::maint::Maintenance::open(
-                &cfg.kiosk.data_dir,
-                cfg.maintenance.policy(),
-            )?;
+            let m = kiosk::maint::Maintenance::open(&cfg.kiosk.data_dir, cfg.maintenance.policy())?;
             for e in m.audit_log(last)? {
-                println!("{}  {:<10} {:<14} {}", e.at.to_rfc3339(), e.who, e.action, e.detail);
+                println!(
+                    "{}  {:<10} {:<14} {}",
+                    e.at.to_rfc3339(),
+                    e.who,
+                    e.action,
+                    e.detail
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -271,7 +271,8 @@ mod tests {
         drop(m);
         let m = Maintenance::open(dir.path(), policy()).unwrap();
         assert!(matches!(
-            m.login("246810", now + chrono::Duration::seconds(299)).unwrap(),
+            m.login("246810", now + chrono::Duration::seconds(299))
+                .unwrap(),
             Login::Locked { .. }
         ));
         // After the lockout the right PIN works and the count starts again.

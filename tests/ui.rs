@@ -394,6 +394,33 @@ fn every_flow_headless() {
     assert_eq!(d.get_big_value(), q.ahead.to_string());
     assert!(d.get_has_map());
 
+    // --- Book and pay, then cancel: HIS cancels, the fee comes back. ---
+    c.window.global::<Session>().invoke_home();
+    let appt_id = tour.book_and_cancel(26).unwrap();
+    let appts =
+        k.rt.block_on(k.app.his.appointments(&patients[26].patient_id, None))
+            .unwrap();
+    let a = appts.iter().find(|a| a.appointment_id == appt_id).unwrap();
+    assert_eq!(a.status, kiosk::domain::AppointmentStatus::Cancelled);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_ok(), "{}", r.get_message());
+    assert!(
+        r.get_message().contains(&a.fee_fen.to_string()) && r.get_message().contains("退回"),
+        "{}",
+        r.get_message()
+    );
+    let slip = sims
+        .printer
+        .as_ref()
+        .unwrap()
+        .wait_slips(1, Duration::from_secs(5));
+    assert!(
+        slip.last().unwrap().text().contains("取消"),
+        "a cancellation slip"
+    );
+    assert!(!r.get_has_map(), "a cancellation sends nobody anywhere");
+    c.window.global::<Session>().invoke_home();
+
     // --- Back from doctors shows the departments again. ---
     c.window.global::<Session>().invoke_home();
     tour.identify(24).unwrap();

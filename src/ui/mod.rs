@@ -16,7 +16,7 @@ use crate::domain::{
     Money, Patient, PayChannel, Phone, Report, Schedule, Slot,
 };
 use crate::his::{BillFilter, HisError, HisGateway};
-use crate::txn::{CancelFlag, Intent, Outcome, PatientRef, Prepared, RunError};
+use crate::txn::{CancelFlag, Intent, Outcome, PatientRef, Prepared, RunError, TxnKind};
 use chrono::{Datelike, NaiveDate};
 use kiosk_drivers::Health;
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
@@ -1386,7 +1386,7 @@ impl Controller {
                 self.begin_service();
             }
             Some(DetailAction::CancelBooking(id)) => {
-                let _ = id; // TEMP-CANCEL self.start(Intent::Cancellation { appointment_id: id });
+                self.start(Intent::Cancellation { appointment_id: id });
             }
             None => {}
         }
@@ -1933,6 +1933,17 @@ impl Controller {
     }
 
     fn prepared(&self, p: Prepared) {
+        if p.txn.kind == TxnKind::Cancellation {
+            // The patient confirmed on the detail screen: cancel and refund.
+            let id = p.txn.id;
+            self.flow.borrow_mut().prepared = Some(p);
+            self.busy("正在取消预约并退费", "Cancelling and refunding");
+            let runner = self.be.runner.clone();
+            self.be.rt.spawn(async move {
+                post(Msg::Finished(runner.confirm_cancel(id).await));
+            });
+            return;
+        }
         let lang = self.l();
         let context = {
             let f = self.flow.borrow();
@@ -2265,7 +2276,10 @@ impl Controller {
             Lang::En => en,
         };
         self.flow.borrow_mut().prepared = None;
-        let next = if before_payment {
+        let cancelling = self.flow.borrow().service == Some(Service::Cancel);
+        let next = if before_payment && cancelling {
+            t(lang, L("预约保持不变。", "Your booking stays as it was.")).to_string()
+        } else if before_payment {
             t(lang, L("未扣款。", "Nothing was charged.")).to_string()
         } else {
             match lang {

@@ -478,6 +478,92 @@ impl Tour<'_> {
         Ok(())
     }
 
+    /// Book tomorrow's first free slot for a seeded patient, paid by a
+    /// scanned code, then cancel it from the Cancel tile: the refund goes
+    /// back to the code's account. Returns the appointment id, on the
+    /// result screen.
+    pub fn book_and_cancel(&mut self, patient: usize) -> Result<String, ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        self.identify(patient)?;
+        w.global::<super::HomePage>().invoke_open("book".into());
+        self.wait_for("departments", Screen::List)?;
+        // Departments in order until one has a doctor with places tomorrow.
+        let depts: Vec<String> = {
+            use slint::Model;
+            w.global::<super::ListPage>()
+                .get_items()
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect()
+        };
+        let mut found = false;
+        for d in depts {
+            w.global::<super::ListPage>().invoke_pick(d.into());
+            let c2 = self.c.clone();
+            if !self.headless.wait(Duration::from_secs(20), move || {
+                c2.flow.borrow().list == Some(super::ListKind::Doctors)
+                    && c2.window.global::<super::Session>().get_screen() == Screen::List
+            }) {
+                return Err(ShotError::Stuck {
+                    step: "doctors".into(),
+                    secs: 20,
+                    screen: self.screen(),
+                });
+            }
+            if let Some(doc) = Self::first_enabled(&w.global::<super::ListPage>().get_items()) {
+                w.global::<super::ListPage>().invoke_pick(doc.into());
+                found = true;
+                break;
+            }
+            w.global::<super::Session>().invoke_back();
+        }
+        if !found {
+            return Err(ShotError::Data("no doctor with places tomorrow".into()));
+        }
+        self.wait_for("slots", Screen::Slots)?;
+        let slot = {
+            use slint::Model;
+            w.global::<super::SlotPage>()
+                .get_slots()
+                .iter()
+                .find(|s| s.enabled)
+                .map(|s| s.id.to_string())
+        }
+        .ok_or_else(|| ShotError::Data("no free slot tomorrow".into()))?;
+        w.global::<super::SlotPage>().invoke_pick(slot.into());
+        w.global::<super::SlotPage>().invoke_confirm();
+        self.wait_for("payment choice", Screen::PayMethod)?;
+        let n = chrono::Utc::now()
+            .timestamp_micros()
+            .rem_euclid(10_i64.pow(16));
+        self.c
+            .clone()
+            .apply(Msg::Scanned(kiosk_drivers::scanner::Scanned::PaymentCode(
+                format!("13{n:016}"),
+            )));
+        self.wait_for("booked", Screen::Result)?;
+        if !w.global::<super::ResultPage>().get_ok() {
+            return Err(ShotError::Data(format!(
+                "booking failed: {}",
+                w.global::<super::ResultPage>().get_message()
+            )));
+        }
+        w.global::<super::HomePage>().invoke_open("cancel".into());
+        self.wait_for("bookings", Screen::List)?;
+        self.shot("cancel-list")?;
+        let appt = Self::first_enabled(&w.global::<super::ListPage>().get_items())
+            .ok_or_else(|| ShotError::Data("the booking is not in the cancel list".into()))?;
+        w.global::<super::ListPage>()
+            .invoke_pick(appt.clone().into());
+        self.wait_for("cancel detail", Screen::Detail)?;
+        self.shot("cancel")?;
+        w.global::<super::DetailPage>().invoke_act();
+        self.wait_for("cancelled", Screen::Result)?;
+        self.shot("cancel-result")?;
+        Ok(appt)
+    }
+
     /// The queue position of the seeded patient waiting today.
     pub fn queue(&mut self) -> Result<(), ShotError> {
         let c = self.c.clone();
@@ -622,6 +708,8 @@ pub fn run(
             })?;
             tour.queries(0)?;
             tour.queue()?;
+            tour.book_and_cancel(30 + variant)?;
+            c.window.global::<super::Session>().invoke_home();
             tour.reports(with_reports)?;
             tour.enrol(variant)?;
         }

@@ -219,6 +219,33 @@ pub fn what(lang: Lang, p: &Prepared, context: Option<&str>) -> String {
 
 /// How a transaction ended, as the patient is told: (ok, title, message, next step).
 pub fn outcome(lang: Lang, o: &Outcome) -> (bool, L, String, String) {
+    if o.txn().kind == TxnKind::Cancellation {
+        // The runner words a cancellation itself: what happened to the
+        // booking and to the money (refunded, nothing to refund, voucher).
+        let (zh, en) = o.patient_message();
+        let (ok, title, next) = match o {
+            Outcome::Completed { .. } => (
+                true,
+                L("预约已取消", "Appointment cancelled"),
+                String::new(),
+            ),
+            Outcome::NotPaid { .. } | Outcome::Refunded { .. } => {
+                (false, L("未能取消", "Not cancelled"), String::new())
+            }
+            Outcome::NeedsStaff { txn, .. } => (
+                false,
+                L(
+                    "请到人工窗口领取退款",
+                    "Please collect your refund at a staffed window",
+                ),
+                txn.key_base(),
+            ),
+            Outcome::Pending { txn, .. } => {
+                (false, L("正在处理", "Still processing"), txn.key_base())
+            }
+        };
+        return (ok, title, pick(lang, &zh, &en), next);
+    }
     match o {
         Outcome::Completed { txn, printed } => {
             let title = match txn.kind {
@@ -586,6 +613,12 @@ pub fn floors(
 
 /// Where the patient goes after a transaction, from HIS's answer.
 pub fn destination(txn: &crate::txn::Txn) -> Option<crate::domain::Location> {
+    if !matches!(
+        txn.kind,
+        TxnKind::Registration | TxnKind::Booking | TxnKind::CheckIn | TxnKind::Settlement
+    ) {
+        return None; // a cancellation sends nobody anywhere
+    }
     let result = txn.his_result.as_deref()?;
     if txn.kind == TxnKind::Settlement {
         let s = serde_json::from_str::<crate::domain::Settlement>(result).ok()?;
