@@ -49,13 +49,57 @@ pub fn redact(s: &str) -> String {
     out
 }
 
-/// A writer that redacts each formatted event before passing it on.
+/// How many recent log lines the maintenance screen can show.
+const RECENT_LINES: usize = 200;
+
+static RECENT: std::sync::Mutex<std::collections::VecDeque<String>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+/// The last `n` log lines (already redacted, without colour codes), oldest
+/// first: what the technician sees on the maintenance screen.
+pub fn recent(n: usize) -> Vec<String> {
+    let r = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    r.iter().skip(r.len().saturating_sub(n)).cloned().collect()
+}
+
+fn keep(text: &str) {
+    let mut r = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if r.len() == RECENT_LINES {
+            r.pop_front();
+        }
+        r.push_back(strip_ansi(line));
+    }
+}
+
+/// Drop terminal colour sequences (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A writer that redacts each formatted event before passing it on (and
+/// keeps it for [`recent`]).
 pub struct Redacting<W>(W);
 
 impl<W: Write> Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact(&text).as_bytes())?;
+        let clean = redact(&text);
+        keep(&clean);
+        self.0.write_all(clean.as_bytes())?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -120,5 +164,9 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "lookup 4405**********0014 ok\n"
         );
+        let kept = recent(1000);
+        assert!(kept.iter().any(|l| l == "lookup 4405**********0014 ok"));
+        assert!(kept.iter().all(|l| !l.contains("440524188001010014")));
+        assert_eq!(strip_ansi("\u{1b}[2mtime\u{1b}[0m x"), "time x");
     }
 }

@@ -21,11 +21,18 @@ struct Kiosk {
     _dir: tempfile::TempDir,
 }
 
+/// The technician PIN of the test kiosk (config holds only its hash).
+const TECH_PIN: &str = "24681357";
+
 fn kiosk() -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
+    let hash = format!("\"{}\"", kiosk::maint::hash_pin(TECH_PIN).unwrap());
     let (rt, app) = demo_app(
         dir.path(),
         &[
+            ("KIOSK_MAINTENANCE__TECHNICIANS__tech01", &hash),
+            ("KIOSK_MAINTENANCE__LOCKOUT_SECS", "2"),
+            ("KIOSK_MAINTENANCE__IDLE_TIMEOUT_SECS", "5"),
             ("KIOSK_TXN__QR_TIMEOUT_SECS", "10"),
             ("KIOSK_TXN__POLL_INTERVAL_MS", "200"),
             ("KIOSK_UI__IDLE_TIMEOUT_SECS", "30"),
@@ -542,6 +549,136 @@ fn every_flow_headless() {
     assert!(said.last().unwrap().contains("身份证"), "{said:?}");
     c.window.global::<Session>().invoke_home();
     c.window.global::<Theme>().set_elderly(false);
+
+    // --- Maintenance: the hidden gesture, the PIN, lockout, actions, audit. ---
+    let s = c.window.global::<Session>();
+    for _ in 0..4 {
+        s.invoke_logo_tapped();
+    }
+    assert_eq!(screen(&c), Screen::Home, "four taps are not enough");
+    s.invoke_logo_tapped();
+    assert_eq!(screen(&c), Screen::Identify);
+    let idp = c.window.global::<IdentifyPage>();
+    assert!(idp.get_pin());
+    let type_pin = |pin: &str| {
+        for d in pin.chars() {
+            idp.invoke_key(d.to_string().into());
+        }
+        assert!(!idp.get_typed().contains(pin), "the PIN is never on screen");
+        idp.invoke_submit();
+    };
+    for _ in 0..5 {
+        type_pin("13572468");
+        let c2 = c.clone();
+        assert!(h.wait(Duration::from_secs(20), move || !c2
+            .window
+            .global::<IdentifyPage>()
+            .get_error()
+            .is_empty()));
+        let err = idp.get_error().to_string();
+        idp.set_error("".into());
+        if err.contains("锁定") {
+            break;
+        }
+        assert!(err.contains("密码错误"), "{err}");
+    }
+    // Locked: even the right PIN is refused until the lockout ends.
+    type_pin(TECH_PIN);
+    let c2 = c.clone();
+    assert!(h.wait(Duration::from_secs(20), move || !c2
+        .window
+        .global::<IdentifyPage>()
+        .get_error()
+        .is_empty()));
+    assert!(idp.get_error().contains("锁定"), "{}", idp.get_error());
+    assert!(!s.get_maint());
+    std::thread::sleep(Duration::from_millis(2100));
+    idp.set_error("".into());
+    type_pin(TECH_PIN);
+    let c2 = c.clone();
+    assert!(
+        h.wait(Duration::from_secs(20), move || c2
+            .window
+            .global::<Session>()
+            .get_maint()),
+        "logged in: {}",
+        idp.get_error()
+    );
+    wait(&h, &c, Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 12);
+    c.window.global::<ListPage>().invoke_pick("devices".into());
+    wait(&h, &c, Screen::Detail);
+    assert_eq!(c.window.global::<DetailPage>().get_rows().row_count(), 5);
+    s.invoke_back();
+    wait(&h, &c, Screen::List);
+    c.window.global::<ListPage>().invoke_pick("print".into());
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_ok(), "{}", r.get_message());
+    assert!(!r.get_offer_rating(), "technicians are not asked to rate");
+    r.invoke_done();
+    wait(&h, &c, Screen::List);
+    c.window.global::<ListPage>().invoke_pick("totals".into());
+    wait(&h, &c, Screen::Detail);
+    let totals: Vec<String> = c
+        .window
+        .global::<DetailPage>()
+        .get_rows()
+        .iter()
+        .map(|r| r.title.to_string())
+        .collect();
+    assert!(totals.iter().any(|t| t == "当日挂号"), "{totals:?}");
+    s.invoke_back();
+    wait(&h, &c, Screen::List);
+    // Out of service: every tile off with the notice, then back.
+    c.window.global::<ListPage>().invoke_pick("service".into());
+    assert!(c
+        .window
+        .global::<HomePage>()
+        .get_tiles()
+        .iter()
+        .all(|t| !t.enabled && t.reason.contains("维护")));
+    c.window.global::<ListPage>().invoke_pick("service".into());
+    assert!(c
+        .window
+        .global::<HomePage>()
+        .get_tiles()
+        .iter()
+        .all(|t| t.enabled));
+    // Idle logs the technician out.
+    for _ in 0..5 {
+        c.tick();
+    }
+    assert_eq!(screen(&c), Screen::Home);
+    assert!(!s.get_maint());
+    let audit =
+        k.rt.block_on(async {
+            kiosk::maint::Maintenance::open(
+                &k.app.cfg.kiosk.data_dir,
+                k.app.cfg.maintenance.policy(),
+            )
+        })
+        .unwrap()
+        .audit_log(100)
+        .unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .rev()
+        .map(|e| (e.who.as_str(), e.action.as_str()))
+        .collect();
+    for want in [
+        ("-", "login-failed"),
+        ("-", "lockout"),
+        ("-", "login-locked"),
+        ("tech01", "login"),
+        ("tech01", "test-print"),
+        ("tech01", "out-of-service"),
+        ("tech01", "back-in-service"),
+        ("tech01", "logout"),
+    ] {
+        assert!(actions.contains(&want), "{want:?} not in {actions:?}");
+    }
+    assert_eq!(audit[0].detail, "idle");
 
     // --- Settlement and check-in reach their lists; English switch. ---
     c.window.global::<Session>().invoke_home();

@@ -33,6 +33,8 @@ pub enum JournalError {
     Corrupt { id: i64, what: String },
     #[error(transparent)]
     Key(#[from] BadIdempotencyKey),
+    #[error("transaction {id} is {state}: only a transaction that needs staff can be marked resolved (once)")]
+    NotResolvable { id: i64, state: TxnState },
 }
 
 fn migrations() -> Migrations<'static> {
@@ -88,6 +90,16 @@ fn migrations() -> Migrations<'static> {
         M::up(
             "ALTER TABLE txn ADD COLUMN refund_of TEXT;
              CREATE INDEX txn_target ON txn(target_id);",
+        ),
+        // 4: a technician's resolution of a transaction that needed staff
+        // (who, what they did, when); the transaction itself is unchanged.
+        M::up(
+            "CREATE TABLE staff_resolution (
+                txn_id INTEGER PRIMARY KEY REFERENCES txn(id),
+                who TEXT NOT NULL,
+                note TEXT NOT NULL,
+                at TEXT NOT NULL
+            );",
         ),
     ])
 }
@@ -443,10 +455,40 @@ impl Journal {
         self.query(&sql, params![kind.as_str(), target_id])
     }
 
-    /// Transactions waiting for staff.
+    /// Transactions waiting for staff (not yet marked resolved).
     pub fn needing_staff(&self) -> Result<Vec<Txn>, JournalError> {
-        let sql = format!("SELECT {COLUMNS} FROM txn WHERE state = 'needs_staff' ORDER BY id");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM txn WHERE state = 'needs_staff'
+             AND id NOT IN (SELECT txn_id FROM staff_resolution) ORDER BY id"
+        );
         self.query(&sql, [])
+    }
+
+    /// A technician resolved a `NeedsStaff` transaction (refunded at the
+    /// window, completed by hand): who, what, when. Only once, and only for
+    /// a transaction that needs staff.
+    pub fn resolve(&self, id: i64, who: &str, note: &str, now: &str) -> Result<(), JournalError> {
+        let t = self.get(id)?;
+        if t.state != TxnState::NeedsStaff {
+            return Err(JournalError::NotResolvable { id, state: t.state });
+        }
+        self.conn.execute(
+            "INSERT INTO staff_resolution (txn_id, who, note, at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, who, note, now],
+        )?;
+        Ok(())
+    }
+
+    /// The resolution of a transaction, if a technician recorded one: (who, note, at).
+    pub fn resolution(&self, id: i64) -> Result<Option<(String, String, String)>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT who, note, at FROM staff_resolution WHERE txn_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
     }
 
     /// The event history of one transaction: (from, event, to, at).
@@ -590,6 +632,34 @@ mod tests {
             slot_id: Some("S1".into()),
             ..NewTxn::default()
         }
+    }
+
+    #[test]
+    fn a_technician_resolves_a_needs_staff_transaction_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("journal.db"), "K01").unwrap();
+        let t = j
+            .begin(TxnKind::Registration, day(), NOW, new(1500))
+            .unwrap();
+        // Not needing staff: refused.
+        assert!(matches!(
+            j.resolve(t.id, "tech01", "x", NOW),
+            Err(JournalError::NotResolvable { .. })
+        ));
+        j.conn
+            .execute("UPDATE txn SET state = 'needs_staff' WHERE id = ?1", [t.id])
+            .unwrap();
+        assert_eq!(j.needing_staff().unwrap().len(), 1);
+        j.resolve(t.id, "tech01", "refunded at window 3", NOW)
+            .unwrap();
+        assert!(j.needing_staff().unwrap().is_empty());
+        assert_eq!(
+            j.resolution(t.id).unwrap().unwrap().1,
+            "refunded at window 3"
+        );
+        // Once only.
+        assert!(j.resolve(t.id, "tech02", "again", NOW).is_err());
+        let _ = &mut j;
     }
 
     #[test]

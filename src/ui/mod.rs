@@ -6,6 +6,7 @@
 //! threads; each result comes back as a [`Msg`] through
 //! `slint::invoke_from_event_loop`, so no callback ever blocks the loop.
 
+mod maint;
 pub mod screenshot;
 mod text;
 mod voice;
@@ -31,6 +32,9 @@ pub use voice::Voice;
 
 /// How long an A4 report job may take to be taken by the printer.
 const REPORT_JOB_TIMEOUT: Duration = Duration::from_secs(120);
+/// The technician PIN of demo mode (embedded simulators, no technician
+/// configured): five taps on the logo, then this.
+pub const DEMO_TECH_PIN: &str = "24681357";
 /// Price list rows shown for one search.
 const PRICE_ROWS: u32 = 50;
 
@@ -196,6 +200,8 @@ enum ListKind {
     Bills,
     QueryMenu,
     BillHistory,
+    Maint,
+    MaintTxns,
     Queue,
     Reports,
     Cancellable,
@@ -223,6 +229,10 @@ pub enum Msg {
     /// The departments for the floor guide.
     Map(Result<Vec<Department>, HisError>),
     Prepared(Box<Result<Prepared, RunError>>),
+    MaintLogin(Result<crate::maint::Login, String>, Lang),
+    MaintTested(Vec<crate::doctor::TestResult>),
+    MaintReconciled(Result<crate::txn::reconcile::Summary, String>),
+    MaintRecovered(Result<String, String>),
     Qr(Result<crate::pay::QrOrder, RunError>),
     Finished(Result<Outcome, RunError>),
     Scanned(kiosk_drivers::scanner::Scanned),
@@ -243,6 +253,11 @@ enum DetailAction {
     PayBills,
     /// Cancel this booked appointment.
     CancelBooking(String),
+    /// Maintenance: mark a NeedsStaff transaction resolved (second button:
+    /// reprint its voucher).
+    MaintResolve(i64),
+    /// Maintenance: drive an unfinished transaction again.
+    MaintRetry(i64),
 }
 
 /// The patient's session: wiped on Home and on idle.
@@ -256,6 +271,8 @@ struct Flow {
     chosen_reports: std::collections::BTreeSet<String>,
     price_query: String,
     detail_action: Option<DetailAction>,
+    /// The transactions on the maintenance list.
+    maint_txns: Vec<crate::txn::Txn>,
     /// Where the patient goes next (the floor guide marks it).
     destination: Option<Location>,
     service: Option<Service>,
@@ -280,6 +297,9 @@ struct Flow {
 #[derive(Clone)]
 pub struct Backend {
     pub his: Arc<dyn HisGateway>,
+    pub pay: Arc<dyn crate::pay::PaymentGateway>,
+    /// Technician access; `None` when its database cannot be opened.
+    pub maint: Option<Arc<crate::maint::Maintenance>>,
     pub runner: crate::txn::Runner,
     pub devices: Arc<crate::devices::Devices>,
     pub rt: tokio::runtime::Handle,
@@ -303,9 +323,25 @@ impl Backend {
             .block_on(app.his.ping())
             .map(|p| (p.now.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
             .unwrap_or(0);
+        let mut policy = app.cfg.maintenance.policy();
+        if app.his_sim.is_some() && policy.pins.is_empty() {
+            // Demo mode only (embedded simulators): a known PIN so a
+            // newcomer can try the maintenance screens. A real kiosk has
+            // no technician until IT configures one.
+            if let Ok(h) = crate::maint::hash_pin(DEMO_TECH_PIN) {
+                tracing::warn!("demo mode: technician \"demo\" has PIN {DEMO_TECH_PIN}");
+                policy.pins.insert("demo".into(), h);
+            }
+        }
+        let maint = crate::maint::Maintenance::open(&app.cfg.kiosk.data_dir, policy)
+            .map_err(|e| tracing::error!(error = %e, "maintenance is unavailable"))
+            .ok()
+            .map(Arc::new);
         Backend {
             clock_offset: Arc::new(std::sync::atomic::AtomicI64::new(offset)),
             his: app.his.clone(),
+            pay: app.pay.clone(),
+            maint,
             runner: app.runner.clone(),
             devices: app.devices.clone(),
             rt,
@@ -343,6 +379,16 @@ pub struct Controller {
     want_scan: Arc<AtomicBool>,
     timers: RefCell<Vec<slint::Timer>>,
     voice: Voice,
+    /// The hidden gesture's recent taps.
+    logo_taps: RefCell<Vec<std::time::Instant>>,
+    /// The technician PIN being typed (never on screen).
+    pin: RefCell<String>,
+    /// The technician logged in, if any.
+    tech: RefCell<Option<String>>,
+    /// Set by a technician: every service is off with a notice.
+    out_of_service: RefCell<bool>,
+    /// The scanner test's deadline while it waits for a code.
+    scan_test: RefCell<Option<std::time::Instant>>,
 }
 
 impl Controller {
@@ -359,6 +405,11 @@ impl Controller {
             want_card: Arc::new(AtomicBool::new(true)),
             want_scan: Arc::new(AtomicBool::new(true)),
             timers: RefCell::new(Vec::new()),
+            logo_taps: RefCell::new(Vec::new()),
+            pin: RefCell::new(String::new()),
+            tech: RefCell::new(None),
+            out_of_service: RefCell::new(false),
+            scan_test: RefCell::new(None),
             voice: if cfg.ui.voice {
                 Voice::start(&cfg.ui.voice_command)
             } else {
@@ -502,7 +553,20 @@ impl Controller {
                 c.window.global::<ResultPage>().set_rated(true);
             }
         });
-        w.global::<ResultPage>().on_done(with(|c| c.go_home()));
+        w.global::<ResultPage>().on_done(with(|c| {
+            if c.in_maintenance() {
+                c.maint_menu();
+            } else {
+                c.go_home();
+            }
+        }));
+        s.on_logo_tapped(with(|c| c.logo_tapped()));
+        w.global::<DetailPage>().on_act2(with(|c| {
+            let a = c.flow.borrow().detail_action.clone();
+            if let Some(a) = a {
+                c.maint_detail_action(a, true);
+            }
+        }));
         w.global::<ResultPage>().on_show_map(with(|c| c.show_map()));
         w.global::<ListPage>().on_act(with(|c| c.list_action()));
         w.global::<DetailPage>().on_act(with(|c| c.detail_action()));
@@ -709,10 +773,15 @@ impl Controller {
     }
 
     fn touch(&self) {
-        *self.idle_left.borrow_mut() = self.cfg.ui.idle_timeout_secs as i32;
+        let secs = if self.in_maintenance() {
+            self.cfg.maintenance.idle_timeout_secs
+        } else {
+            self.cfg.ui.idle_timeout_secs
+        } as i32;
+        *self.idle_left.borrow_mut() = secs;
         let s = self.window.global::<Session>();
         s.set_idle_visible(false);
-        s.set_idle_left(self.cfg.ui.idle_timeout_secs as i32);
+        s.set_idle_left(secs);
     }
 
     fn tick_clock(&self) {
@@ -739,6 +808,7 @@ impl Controller {
     /// Every second: the clock, the idle countdown, the payment countdown.
     pub fn tick(&self) {
         self.tick_clock();
+        self.maint_tick();
         let s = self.window.global::<Session>();
         let screen = s.get_screen();
         let paying = matches!(screen, Screen::PayScan | Screen::PayQr | Screen::Processing);
@@ -762,6 +832,7 @@ impl Controller {
         s.set_idle_visible(left <= self.cfg.ui.idle_warning_secs as i32);
         if left <= 0 {
             tracing::info!("idle timeout: session wiped");
+            self.maint_logout("idle");
             self.go_home();
         }
     }
@@ -781,7 +852,9 @@ impl Controller {
         self.speak(screen);
         self.want_card.store(
             matches!(screen, Screen::Home | Screen::Identify)
-                && self.flow.borrow().patient.is_none(),
+                && self.flow.borrow().patient.is_none()
+                && !self.in_maintenance()
+                && !self.window.global::<IdentifyPage>().get_pin(),
             Ordering::SeqCst,
         );
         self.want_scan.store(
@@ -823,6 +896,9 @@ impl Controller {
 
     /// Home: the session and everything personal is wiped from memory and screen.
     pub fn go_home(&self) {
+        self.maint_logout("home");
+        *self.scan_test.borrow_mut() = None;
+        self.window.global::<ResultPage>().set_offer_rating(true);
         let (txn, cancel) = {
             let f = self.flow.borrow();
             (f.prepared.as_ref().map(|p| p.txn.id), f.cancel.clone())
@@ -920,6 +996,18 @@ impl Controller {
     /// Why `service` is out of service now (a device it needs is in
     /// fault), or `None`.
     fn blocked(&self, service: Service) -> Option<String> {
+        if *self.out_of_service.borrow() {
+            return Some(
+                t(
+                    self.l(),
+                    L(
+                        "本机维护中，暂停服务。请使用其他自助机或到人工窗口办理。",
+                        "This kiosk is being serviced. Please use another kiosk or a staffed window.",
+                    ),
+                )
+                .to_string(),
+            );
+        }
         let (health, zh, en) = match service.needs()? {
             Needs::ReceiptPrinter => (
                 self.be.devices.printer.health(),
@@ -1016,6 +1104,10 @@ impl Controller {
     }
 
     fn key(&self, k: &str) {
+        if self.window.global::<IdentifyPage>().get_pin() {
+            self.pin_key(k);
+            return;
+        }
         if self.window.global::<IdentifyPage>().get_phone() {
             self.phone_key(k);
             return;
@@ -1153,6 +1245,10 @@ impl Controller {
     }
 
     fn submit_typed(&self) {
+        if self.window.global::<IdentifyPage>().get_pin() {
+            self.submit_pin();
+            return;
+        }
         if self.window.global::<IdentifyPage>().get_phone() {
             self.enroll();
             return;
@@ -1388,6 +1484,9 @@ impl Controller {
             Some(DetailAction::CancelBooking(id)) => {
                 self.start(Intent::Cancellation { appointment_id: id });
             }
+            Some(a @ (DetailAction::MaintResolve(_) | DetailAction::MaintRetry(_))) => {
+                self.maint_detail_action(a, false)
+            }
             None => {}
         }
     }
@@ -1579,6 +1678,8 @@ impl Controller {
                 self.render_reports();
                 self.step(0);
             }
+            ListKind::Maint => self.render_maint_menu(),
+            ListKind::MaintTxns => self.render_maint_txns(),
         }
     }
 
@@ -1711,6 +1812,12 @@ impl Controller {
             Some(ListKind::QueryMenu) => {
                 if let Some(s) = Service::from_id(id) {
                     self.open(s);
+                }
+            }
+            Some(ListKind::Maint) => self.maint_pick(id),
+            Some(ListKind::MaintTxns) => {
+                if let Ok(n) = id.parse() {
+                    self.maint_txn(n);
                 }
             }
             Some(ListKind::BillHistory) => {
@@ -2503,6 +2610,10 @@ impl Controller {
                 self.show(Screen::List);
             }
             Msg::ReportsPrinted(run) => self.reports_printed(run),
+            Msg::MaintLogin(r, _) => self.maint_login(r),
+            Msg::MaintTested(t) => self.maint_tested(t),
+            Msg::MaintReconciled(r) => self.maint_reconciled(r),
+            Msg::MaintRecovered(r) => self.maint_recovered(r),
             Msg::Map(Ok(depts)) => {
                 let dest = self.flow.borrow().destination.clone();
                 let m = self.window.global::<MapPage>();
@@ -2568,6 +2679,9 @@ impl Controller {
 
     fn scanned(&self, code: kiosk_drivers::scanner::Scanned) {
         use kiosk_drivers::scanner::Scanned as S;
+        if self.maint_scanned(&code) {
+            return;
+        }
         let screen = self.window.global::<Session>().get_screen();
         match (screen, code) {
             // A payment code shown on the choice screen pays at once: no tap.

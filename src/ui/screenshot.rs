@@ -564,6 +564,46 @@ impl Tour<'_> {
         Ok(appt)
     }
 
+    /// The maintenance screens: the PIN pad, the menu, device health, the
+    /// transactions to handle, today's totals (demo technician PIN).
+    pub fn maintenance(&mut self) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        for _ in 0..5 {
+            w.global::<super::Session>().invoke_logo_tapped();
+        }
+        self.wait_for("technician login", Screen::Identify)?;
+        for d in super::DEMO_TECH_PIN.chars() {
+            w.global::<super::IdentifyPage>()
+                .invoke_key(d.to_string().into());
+        }
+        self.shot("maint-pin")?;
+        w.global::<super::IdentifyPage>().invoke_submit();
+        let c2 = self.c.clone();
+        if !self.headless.wait(Duration::from_secs(20), move || {
+            c2.window.global::<super::Session>().get_maint()
+        }) {
+            return Err(ShotError::Data(format!(
+                "maintenance login: {}",
+                w.global::<super::IdentifyPage>().get_error()
+            )));
+        }
+        self.wait_for("maintenance menu", Screen::List)?;
+        self.shot("maint-menu")?;
+        for (id, shot) in [("devices", "maint-devices"), ("totals", "maint-totals")] {
+            w.global::<super::ListPage>().invoke_pick(id.into());
+            self.wait_for(shot, Screen::Detail)?;
+            self.shot(shot)?;
+            w.global::<super::Session>().invoke_back();
+            self.wait_for("maintenance menu", Screen::List)?;
+        }
+        w.global::<super::ListPage>().invoke_pick("txns".into());
+        self.wait_for("transactions", Screen::List)?;
+        self.shot("maint-txns")?;
+        w.global::<super::Session>().invoke_home();
+        Ok(())
+    }
+
     /// The queue position of the seeded patient waiting today.
     pub fn queue(&mut self) -> Result<(), ShotError> {
         let c = self.c.clone();
@@ -710,6 +750,9 @@ pub fn run(
             tour.queue()?;
             tour.book_and_cancel(30 + variant)?;
             c.window.global::<super::Session>().invoke_home();
+            if variant == 0 {
+                tour.maintenance()?;
+            }
             tour.reports(with_reports)?;
             tour.enrol(variant)?;
         }
