@@ -10,6 +10,7 @@ pub mod domain;
 pub mod drill;
 pub mod his;
 pub mod logging;
+pub mod metrics;
 pub mod pay;
 pub mod print;
 pub mod sim_faults;
