@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod pay;
 pub mod print;
 pub mod sim_faults;
+pub mod status;
 pub mod txn;
 pub mod ui;
