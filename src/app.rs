@@ -2,10 +2,12 @@
 //! payment client, receipt printer, journal, transaction runner), starting
 //! the embedded simulators first in demo mode. Embedded mode still talks HTTP
 //! to the simulators: the real client paths always run. `kiosk run` adds the
-//! status endpoint ([`App::start_status_endpoint`]).
+//! status endpoint and the fleet heartbeat ([`App::start_status_endpoint`],
+//! [`App::start_heartbeat`]).
 
 use crate::config::{Config, ConfigError, HisMode, PayMode};
 use crate::devices::{DeviceError, Devices};
+use crate::heartbeat::{HeartbeatConfig, HeartbeatHandle};
 use crate::his::{self, HisGateway, HttpHis, HttpHisConfig};
 use crate::metrics::Metrics;
 use crate::pay::{self, HttpPay, HttpPayConfig, PaymentGateway};
@@ -49,6 +51,8 @@ pub enum AppError {
     Devices(#[from] DeviceError),
     #[error(transparent)]
     Status(#[from] crate::status::StatusError),
+    #[error("fleet heartbeat: {0}")]
+    Heartbeat(#[from] crate::heartbeat::HeartbeatError),
 }
 
 /// Everything a running kiosk (or a kiosk command) talks to.
@@ -60,7 +64,7 @@ pub struct App {
     pub runner: Runner,
     /// HIS and payment request durations, session time (`/metrics`).
     pub metrics: Arc<Metrics>,
-    /// What the status endpoint reports.
+    /// What the status endpoint and the heartbeat report.
     pub status: Arc<StatusSource>,
     /// HIS's business date at start-up.
     pub today: NaiveDate,
@@ -209,6 +213,15 @@ impl App {
         Ok(Some(
             crate::status::serve(self.status.clone(), &self.cfg.status.listen, token).await?,
         ))
+    }
+
+    /// Start the fleet heartbeat (none when `fleet.heartbeat_url` is
+    /// empty) on the current tokio runtime.
+    pub fn start_heartbeat(&self) -> Result<Option<HeartbeatHandle>, AppError> {
+        match HeartbeatConfig::from_config(&self.cfg)? {
+            None => Ok(None),
+            Some(c) => Ok(Some(crate::heartbeat::spawn(c, self.status.clone())?)),
+        }
     }
 
     /// Three-way reconciliation of a business day: the journal, the

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod domain;
 #[cfg(feature = "failpoints")]
 pub mod drill;
+pub mod heartbeat;
 pub mod his;
 pub mod logging;
 pub mod metrics;

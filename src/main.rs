@@ -332,8 +332,16 @@ fn run_kiosk(cfg: Config) -> Result<()> {
             tracing::error!(error = %e, "status endpoint not started");
             None
         });
+    let heartbeat = {
+        let _guard = rt.enter();
+        app.start_heartbeat().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "fleet heartbeat not started");
+            None
+        })
+    };
     kiosk::ui::run(&app, rt.handle().clone()).context("the patient UI")?;
     worker.abort();
+    drop(heartbeat);
     if let Some(s) = status {
         rt.block_on(s.shutdown());
     }
