@@ -1,12 +1,17 @@
 //! Wiring: from a [`Config`] to a running set of adapters (HIS client,
 //! payment client, receipt printer, journal, transaction runner), starting
 //! the embedded simulators first in demo mode. Embedded mode still talks HTTP
-//! to the simulators: the real client paths always run.
+//! to the simulators: the real client paths always run. `kiosk run` adds the
+//! status endpoint and the fleet heartbeat ([`App::start_status_endpoint`],
+//! [`App::start_heartbeat`]).
 
 use crate::config::{Config, ConfigError, HisMode, PayMode};
 use crate::devices::{DeviceError, Devices};
+use crate::heartbeat::{HeartbeatConfig, HeartbeatHandle};
 use crate::his::{self, HisGateway, HttpHis, HttpHisConfig};
+use crate::metrics::Metrics;
 use crate::pay::{self, HttpPay, HttpPayConfig, PaymentGateway};
+use crate::status::{StatusHandle, StatusSource};
 use crate::txn::{Journal, Runner, RunnerConfig};
 use chrono::NaiveDate;
 use std::sync::Arc;
@@ -44,6 +49,10 @@ pub enum AppError {
     Journal(#[from] crate::txn::JournalError),
     #[error(transparent)]
     Devices(#[from] DeviceError),
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
+    #[error("fleet heartbeat: {0}")]
+    Heartbeat(#[from] crate::heartbeat::HeartbeatError),
 }
 
 /// Everything a running kiosk (or a kiosk command) talks to.
@@ -53,6 +62,10 @@ pub struct App {
     pub pay: Arc<dyn PaymentGateway>,
     pub devices: Arc<Devices>,
     pub runner: Runner,
+    /// HIS and payment request durations, session time (`/metrics`).
+    pub metrics: Arc<Metrics>,
+    /// What the status endpoint and the heartbeat report.
+    pub status: Arc<StatusSource>,
     /// HIS's business date at start-up.
     pub today: NaiveDate,
     pub his_sim: Option<his::sim::SimHandle>,
@@ -143,12 +156,15 @@ impl App {
                 )
             }
         };
-        let his: Arc<dyn HisGateway> = Arc::new(HttpHis::new(HttpHisConfig::from_config(
-            &cfg, his_url, token,
-        ))?);
-        let pay: Arc<dyn PaymentGateway> = Arc::new(HttpPay::new(HttpPayConfig::from_config(
-            &cfg, pay_url, key,
-        ))?);
+        let metrics = Arc::new(Metrics::new());
+        let his: Arc<dyn HisGateway> = Arc::new(
+            HttpHis::new(HttpHisConfig::from_config(&cfg, his_url, token))?
+                .with_metrics(metrics.clone()),
+        );
+        let pay: Arc<dyn PaymentGateway> = Arc::new(
+            HttpPay::new(HttpPayConfig::from_config(&cfg, pay_url, key))?
+                .with_metrics(metrics.clone()),
+        );
         let ping = his.ping().await?;
         tracing::info!(hospital = %ping.hospital_name, today = %ping.today, "connected to HIS");
         let devices = Arc::new(Devices::open(&cfg)?);
@@ -165,16 +181,47 @@ impl App {
         let journal = Journal::open(&cfg.data_path(&cfg.txn.journal), &cfg.kiosk.id)?;
         let rc = RunnerConfig::from_config(&cfg);
         let runner = Runner::new(journal, his.clone(), pay.clone(), printer.clone(), rc);
+        let status = Arc::new(StatusSource::new(
+            &cfg,
+            metrics.clone(),
+            devices.clone(),
+            his.clone(),
+            runner.clone(),
+        ));
         Ok(App {
             cfg,
             his,
             pay,
             devices,
             runner,
+            metrics,
+            status,
             today: ping.today,
             his_sim,
             pay_sim,
         })
+    }
+
+    /// Serve `/healthz`, `/readyz` and `/metrics` on `status.listen` (none
+    /// when it is empty), on a task of its own. `kiosk run` starts it; the
+    /// one-shot commands do not, so they never compete for the port.
+    pub async fn start_status_endpoint(&self) -> Result<Option<StatusHandle>, AppError> {
+        if self.cfg.status.listen.is_empty() {
+            return Ok(None);
+        }
+        let token = self.cfg.status_token()?;
+        Ok(Some(
+            crate::status::serve(self.status.clone(), &self.cfg.status.listen, token).await?,
+        ))
+    }
+
+    /// Start the fleet heartbeat (none when `fleet.heartbeat_url` is
+    /// empty) on the current tokio runtime.
+    pub fn start_heartbeat(&self) -> Result<Option<HeartbeatHandle>, AppError> {
+        match HeartbeatConfig::from_config(&self.cfg)? {
+            None => Ok(None),
+            Some(c) => Ok(Some(crate::heartbeat::spawn(c, self.status.clone())?)),
+        }
     }
 
     /// Three-way reconciliation of a business day: the journal, the

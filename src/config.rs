@@ -30,6 +30,8 @@ pub struct Config {
     pub maintenance: Maintenance,
     pub devices: Devices,
     pub logging: Logging,
+    pub status: Status,
+    pub fleet: Fleet,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,6 +228,36 @@ fn default_columns() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Logging {
     pub filter: String,
+}
+
+/// The status endpoint: `/healthz`, `/readyz`, `/metrics` (docs/operations.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    /// `ip:port` to listen on; empty = no endpoint.
+    pub listen: String,
+    /// Bearer token every request must carry; empty = none needed.
+    pub token: String,
+    /// Read the token from this file instead (one line); wins over `token`.
+    pub token_file: String,
+    /// How long `/readyz` waits for HIS to answer a ping.
+    pub his_timeout_ms: u64,
+}
+
+/// The fleet heartbeat (docs/operations.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fleet {
+    /// Where the status summary is POSTed; empty = no heartbeat.
+    pub heartbeat_url: String,
+    pub heartbeat_interval_secs: u64,
+    /// Bearer token for the fleet server; empty = none.
+    pub token: String,
+    /// Read the token from this file instead (one line); wins over `token`.
+    pub token_file: String,
+    /// PEM CA bundle for the fleet server's certificate; empty = system roots.
+    pub ca_file: String,
+    /// Heartbeats kept on disk while the fleet server does not answer; the
+    /// oldest are dropped beyond this.
+    pub queue_max: u32,
 }
 
 pub const LANGUAGES: &[&str] = &["zh_CN", "en"];
@@ -656,6 +688,7 @@ impl Config {
                 );
             }
         }
+        self.validate_ops(&mut bad);
         if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
             bad(
                 "logging.filter",
@@ -663,6 +696,68 @@ impl Config {
             );
         }
         p
+    }
+
+    /// `[status]` and `[fleet]`.
+    fn validate_ops(&self, bad: &mut impl FnMut(&str, String)) {
+        let st = &self.status;
+        if !st.listen.is_empty() {
+            match st.listen.parse::<std::net::SocketAddr>() {
+                Ok(addr) => {
+                    if !addr.ip().is_loopback()
+                        && st.token.is_empty()
+                        && st.token_file.is_empty()
+                    {
+                        bad(
+                            "status.listen",
+                            format!(
+                                "{addr} is reachable from other machines: set status.token or status.token_file"
+                            ),
+                        );
+                    }
+                }
+                Err(e) => bad(
+                    "status.listen",
+                    format!(
+                        "{:?} is not an IP address and port like 127.0.0.1:9900 (or empty for no endpoint): {e}",
+                        st.listen
+                    ),
+                ),
+            }
+        }
+        if !(100..=30_000).contains(&st.his_timeout_ms) {
+            bad("status.his_timeout_ms", "must be 100..=30000".into());
+        }
+        let f = &self.fleet;
+        if !f.heartbeat_url.is_empty() {
+            match url::Url::parse(&f.heartbeat_url) {
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => {}
+                Ok(_) => bad(
+                    "fleet.heartbeat_url",
+                    "must use https:// (plain http only to a loopback address)".into(),
+                ),
+                Err(e) => bad(
+                    "fleet.heartbeat_url",
+                    format!("{:?} is not a URL: {e}", f.heartbeat_url),
+                ),
+            }
+        }
+        if !(1..=86_400).contains(&f.heartbeat_interval_secs) {
+            bad("fleet.heartbeat_interval_secs", "must be 1..=86400".into());
+        }
+        if !(1..=100_000).contains(&f.queue_max) {
+            bad("fleet.queue_max", "must be 1..=100000".into());
+        }
+        for (key, file) in [
+            ("status.token_file", &st.token_file),
+            ("fleet.token_file", &f.token_file),
+            ("fleet.ca_file", &f.ca_file),
+        ] {
+            if !file.is_empty() && !Path::new(file).is_file() {
+                bad(key, format!("file {file:?} does not exist"));
+            }
+        }
     }
 
     fn validate_pay(&self, bad: &mut impl FnMut(&str, String)) {
@@ -813,6 +908,43 @@ impl Config {
             })
     }
 
+    /// The status endpoint's bearer token (from `token_file` when set); `None`: no token needed.
+    pub fn status_token(&self) -> Result<Option<String>, ConfigError> {
+        read_token(
+            &self.status.token,
+            &self.status.token_file,
+            "status.token_file",
+        )
+    }
+
+    /// The fleet server's bearer token (from `token_file` when set); `None`: no token sent.
+    pub fn fleet_token(&self) -> Result<Option<String>, ConfigError> {
+        read_token(
+            &self.fleet.token,
+            &self.fleet.token_file,
+            "fleet.token_file",
+        )
+    }
+
+    /// SHA-256 (hex) of the effective configuration with its secrets left
+    /// out (kiosk id and data directory included, so it is per kiosk): on
+    /// one software version, a changed fingerprint means changed settings.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut c = self.clone();
+        for secret in [
+            &mut c.his.token,
+            &mut c.pay.kiosk_key,
+            &mut c.status.token,
+            &mut c.fleet.token,
+        ] {
+            if !secret.is_empty() {
+                *secret = "<secret>".into();
+            }
+        }
+        hex::encode(sha2::Sha256::digest(format!("{c:?}").as_bytes()))
+    }
+
     /// Timeout for one HIS operation: its own entry, else read or write.
     pub fn his_timeout(&self, op: crate::his::ops::Operation) -> Duration {
         let ms = self
@@ -837,6 +969,30 @@ impl Config {
             self.kiosk.data_dir.join(p)
         }
     }
+}
+
+/// A token given inline or in a file (the file wins); empty = none.
+fn read_token(inline: &str, file: &str, key: &str) -> Result<Option<String>, ConfigError> {
+    if file.is_empty() {
+        let token = inline.trim();
+        return Ok((!token.is_empty()).then(|| token.to_string()));
+    }
+    let problem = |reason: String| {
+        ConfigError::Invalid(vec![Problem {
+            source: Source::File(PathBuf::from(file)),
+            key: key.into(),
+            reason,
+        }])
+    };
+    let token = std::fs::read_to_string(file)
+        .map_err(|e| problem(format!("cannot read: {e}")))?
+        .trim()
+        .to_string();
+    // An empty file must not quietly mean "no token".
+    if token.is_empty() {
+        return Err(problem("the file is empty".into()));
+    }
+    Ok(Some(token))
 }
 
 fn is_loopback_host(h: &str) -> bool {
@@ -1071,6 +1227,79 @@ mod tests {
             "{problems:#?}"
         );
         assert_eq!(problems.len(), 3, "{problems:#?}");
+    }
+
+    #[test]
+    fn status_and_fleet_settings_are_checked() {
+        let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let cfg = load(&[], Vec::new()).unwrap();
+        assert_eq!(cfg.status.listen, "127.0.0.1:9900");
+        assert_eq!(cfg.status_token().unwrap(), None);
+        assert!(
+            cfg.fleet.heartbeat_url.is_empty(),
+            "no heartbeat by default"
+        );
+        let err = load(&[], env("KIOSK_STATUS__LISTEN", "\"localhost:99000\"")).unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!(p.key, "status.listen");
+        assert_eq!(p.source, Source::Env("KIOSK_STATUS__LISTEN".into()));
+        assert!(p.reason.contains("127.0.0.1:9900"), "{p}");
+        // Beyond loopback only with a token.
+        let err = load(&[], env("KIOSK_STATUS__LISTEN", "\"0.0.0.0:9900\"")).unwrap_err();
+        assert_eq!(err.problems()[0].key, "status.listen");
+        let cfg = load(
+            &[],
+            vec![
+                ("KIOSK_STATUS__LISTEN".into(), "\"0.0.0.0:9900\"".into()),
+                ("KIOSK_STATUS__TOKEN".into(), "\"s3cret\"".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.status_token().unwrap().as_deref(), Some("s3cret"));
+        assert!(
+            load(&[], env("KIOSK_STATUS__LISTEN", "\"\"")).is_ok(),
+            "empty = off"
+        );
+        let err = load(
+            &[],
+            env("KIOSK_FLEET__HEARTBEAT_URL", "\"http://fleet.example/hb\""),
+        )
+        .unwrap_err();
+        assert_eq!(err.problems()[0].key, "fleet.heartbeat_url");
+        assert!(load(
+            &[],
+            env("KIOSK_FLEET__HEARTBEAT_URL", "\"http://127.0.0.1:8800/hb\"")
+        )
+        .is_ok());
+        let err = load(&[], env("KIOSK_FLEET__HEARTBEAT_INTERVAL_SECS", "0")).unwrap_err();
+        assert_eq!(err.problems()[0].key, "fleet.heartbeat_interval_secs");
+        // A token file that is empty is an error, not "no token".
+        let empty = file("\n");
+        let mut cfg = load(&[], Vec::new()).unwrap();
+        cfg.status.token_file = empty.path().display().to_string();
+        let err = cfg.status_token().unwrap_err();
+        assert_eq!(err.problems()[0].key, "status.token_file");
+        let full = file("abc\n");
+        cfg.fleet.token_file = full.path().display().to_string();
+        assert_eq!(cfg.fleet_token().unwrap().as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn the_fingerprint_follows_settings_but_not_secrets() {
+        let a = load(&[], Vec::new()).unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+        b.his.token = "another".into();
+        b.fleet.token = "x".into();
+        let c = {
+            let mut c = a.clone();
+            c.fleet.token = "y".into();
+            c
+        };
+        assert_eq!(b.fingerprint(), c.fingerprint(), "secrets do not show");
+        b.ui.idle_timeout_secs = 90;
+        assert_ne!(a.fingerprint(), b.fingerprint());
     }
 
     #[test]

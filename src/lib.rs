@@ -8,12 +8,15 @@ pub mod doctor;
 pub mod domain;
 #[cfg(feature = "failpoints")]
 pub mod drill;
+pub mod heartbeat;
 pub mod his;
 pub mod logging;
 pub mod maint;
+pub mod metrics;
 pub mod pay;
 pub mod print;
 pub mod reports;
 pub mod sim_faults;
+pub mod status;
 pub mod txn;
 pub mod ui;

@@ -367,8 +367,27 @@ fn run_kiosk(cfg: Config) -> Result<()> {
     // Devices are re-checked in the background so a fault (paper out, an
     // unplugged reader) disables what needs them, and a fix re-enables it.
     let _monitor = app.devices.spawn_monitor(Duration::from_secs(10));
+    // Monitoring must not keep patients from the kiosk: a port in use is
+    // logged (and shows as a failed scrape), not fatal.
+    let status = rt
+        .block_on(app.start_status_endpoint())
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "status endpoint not started");
+            None
+        });
+    let heartbeat = {
+        let _guard = rt.enter();
+        app.start_heartbeat().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "fleet heartbeat not started");
+            None
+        })
+    };
     kiosk::ui::run(&app, rt.handle().clone()).context("the patient UI")?;
     worker.abort();
+    drop(heartbeat);
+    if let Some(s) = status {
+        rt.block_on(s.shutdown());
+    }
     rt.block_on(app.shutdown());
     Ok(())
 }

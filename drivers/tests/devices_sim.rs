@@ -70,12 +70,16 @@ fn paper_running_out_mid_slip_fails_the_job_and_recovers_after_a_new_roll() {
     assert_eq!(cut_short.len(), 1);
     assert!(!cut_short[0].complete, "the slip came out cut short");
     assert!(matches!(p.health(), Health::Fault(r) if r.contains("paper out")));
+    assert!(p.last_status().is_some_and(|s| s.paper_end));
     // While out of paper, nothing is sent and the reason is given.
     let err = p.print(&slip(48)).unwrap_err();
     assert!(matches!(err, PrinterError::NotReady { .. }), "{err}");
     assert_eq!(sim.slips().len(), 1);
     sim.load_paper(Some(500));
     assert_eq!(p.check(), Health::Ok);
+    assert!(p
+        .last_status()
+        .is_some_and(|s| s.ready() && !s.paper_near_end));
     p.print(&slip(48)).unwrap();
     let after = sim.wait_slips(2, Duration::from_secs(1));
     assert!(after[1].complete);
@@ -83,6 +87,9 @@ fn paper_running_out_mid_slip_fails_the_job_and_recovers_after_a_new_roll() {
     sim.load_paper(Some(50));
     p.print(&slip(48)).unwrap();
     assert!(matches!(p.health(), Health::Degraded(_)));
+    assert!(p
+        .last_status()
+        .is_some_and(|s| s.paper_near_end && !s.paper_end));
 }
 
 #[test]
@@ -105,8 +112,11 @@ fn an_open_cover_refuses_the_job_before_any_byte_is_printed() {
 fn an_unplugged_printer_is_a_fault_until_it_is_plugged_back() {
     let sim = PrinterSim::start("127.0.0.1:0").unwrap();
     let p = tcp_printer(&sim);
+    assert_eq!(p.check(), Health::Ok);
+    assert!(p.last_status().is_some());
     sim.unplug();
     assert!(matches!(p.check(), Health::Fault(_)));
+    assert_eq!(p.last_status(), None, "an unplugged printer tells nothing");
     assert!(matches!(
         p.print(&slip(48)).unwrap_err(),
         PrinterError::Io { .. }

@@ -9,6 +9,7 @@ use super::ops::Operation;
 use super::wire::{self, header, ErrorBody};
 use super::{BillFilter, HisGateway, IdempotencyKey, PriceQuery};
 use crate::domain::*;
+use crate::metrics::{Metrics, Upstream};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use reqwest::{Method, StatusCode};
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -102,6 +104,8 @@ pub struct HttpHis {
     http: reqwest::Client,
     cfg: HttpHisConfig,
     request_seq: AtomicU64,
+    /// Where every request's duration goes (`kiosk_his_request_duration_seconds`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 enum Body<'a> {
@@ -171,7 +175,14 @@ impl HttpHis {
             http,
             cfg,
             request_seq: AtomicU64::new(1),
+            metrics: None,
         })
+    }
+
+    /// Record the duration of every request (each attempt) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn timeout(&self, op: Operation) -> Duration {
@@ -251,7 +262,11 @@ impl HttpHis {
             }
             let started = std::time::Instant::now();
             let result = self.send(op, req, timeout).await;
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            if let Some(m) = &self.metrics {
+                m.request(Upstream::His, op.id(), elapsed, result.is_ok());
+            }
+            let elapsed_ms = elapsed.as_millis() as u64;
             match result {
                 Ok(answer) => {
                     tracing::debug!(op = op.id(), %request_id, attempt, elapsed_ms, status = answer.status.as_u16(), "HIS call");

@@ -17,11 +17,13 @@ use super::{
     QrOrderRequest, RefundRequest, ReverseOutcome,
 };
 use crate::domain::{Money, PayChannel};
+use crate::metrics::{Metrics, Upstream};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -117,6 +119,8 @@ pub enum HttpPaySetupError {
 pub struct HttpPay {
     http: reqwest::Client,
     cfg: HttpPayConfig,
+    /// Where every request's duration goes (`kiosk_pay_request_duration_seconds`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Answer {
@@ -155,7 +159,17 @@ impl HttpPay {
             }
         }
         let http = builder.build().map_err(HttpPaySetupError::Client)?;
-        Ok(HttpPay { http, cfg })
+        Ok(HttpPay {
+            http,
+            cfg,
+            metrics: None,
+        })
+    }
+
+    /// Record the duration of every request (each attempt) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn timeout(&self, op: Operation) -> Duration {
@@ -206,7 +220,11 @@ impl HttpPay {
                 }),
                 Err(e) => Err(e),
             };
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            if let Some(m) = &self.metrics {
+                m.request(Upstream::Pay, op.id(), elapsed, result.is_ok());
+            }
+            let elapsed_ms = elapsed.as_millis() as u64;
             match result {
                 Ok(v) => {
                     tracing::debug!(op = op.id(), attempt, elapsed_ms, "payment call");

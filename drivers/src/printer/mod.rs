@@ -92,6 +92,12 @@ pub trait ReceiptPrinter: Send + Sync {
     fn check(&self) -> Health;
     /// Print the whole slip; `Ok` only when the printer took all of it.
     fn print(&self, doc: &Doc) -> Result<(), PrinterError>;
+    /// The status (paper sensors, cover, error) the printer last reported
+    /// (cheap; no I/O). `None` when it cannot tell (a one-way link) or has
+    /// not answered since the last check.
+    fn last_status(&self) -> Option<PrinterStatus> {
+        None
+    }
 }
 
 /// Driver `none`: every print fails, so the kiosk keeps slips for reprint.
@@ -124,6 +130,8 @@ pub struct EscPosPrinter {
     /// How long a slip may take to come out before the job is called failed.
     print_timeout: Duration,
     last: Mutex<Health>,
+    /// The last status the printer answered (two-way links only).
+    status: Mutex<Option<PrinterStatus>>,
 }
 
 /// Reads wait at most this long before the deadline is checked again.
@@ -141,6 +149,7 @@ impl EscPosPrinter {
             timeout,
             print_timeout: timeout.max(Duration::from_secs(5)) * 2,
             last: Mutex::new(Health::Ok),
+            status: Mutex::new(None),
         }
     }
 
@@ -269,6 +278,20 @@ impl EscPosPrinter {
         h
     }
 
+    fn remember_status(&self, s: Option<PrinterStatus>) {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    /// The status an error carries, if the printer answered one.
+    fn error_status(e: &PrinterError) -> Option<PrinterStatus> {
+        match e {
+            PrinterError::NotReady { status, .. } | PrinterError::Stopped { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
     fn error_health(e: &PrinterError) -> Health {
         match e {
             PrinterError::NotReady { status, .. } | PrinterError::Stopped { status, .. } => {
@@ -379,8 +402,14 @@ impl ReceiptPrinter for EscPosPrinter {
                 Err(_) => Health::Fault("凭条文件不可写 spool file not writable".into()),
             },
             _ => match self.open().and_then(|mut c| self.query(c.as_mut())) {
-                Ok(s) => s.health(),
-                Err(e) => Self::error_health(&e),
+                Ok(s) => {
+                    self.remember_status(Some(s));
+                    s.health()
+                }
+                Err(e) => {
+                    self.remember_status(Self::error_status(&e));
+                    Self::error_health(&e)
+                }
             },
         };
         self.remember(h)
@@ -390,13 +419,21 @@ impl ReceiptPrinter for EscPosPrinter {
         let bytes = doc.to_escpos()?;
         match self.print_inner(&bytes) {
             Ok(s) => {
+                if self.link.two_way() {
+                    self.remember_status(Some(s));
+                }
                 self.remember(s.health());
                 Ok(())
             }
             Err(e) => {
+                self.remember_status(Self::error_status(&e));
                 self.remember(Self::error_health(&e));
                 Err(e)
             }
         }
+    }
+
+    fn last_status(&self) -> Option<PrinterStatus> {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
