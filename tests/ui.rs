@@ -187,6 +187,9 @@ fn every_flow_headless() {
     r.invoke_done();
     wait(&h, &c, Screen::Home);
     assert_eq!(c.window.global::<Session>().get_patient(), "");
+    // The session counted as busy time for /metrics, the wait before as idle.
+    let (idle, busy) = k.app.metrics.session_seconds();
+    assert!(busy > 0.0 && idle > 0.0, "idle {idle} busy {busy}");
 
     // --- An invalid ID number typed: a clear error, no confirm. ---
     c.window.global::<HomePage>().invoke_open("register".into());

@@ -298,6 +298,8 @@ struct Flow {
 pub struct Backend {
     pub his: Arc<dyn HisGateway>,
     pub pay: Arc<dyn crate::pay::PaymentGateway>,
+    /// Session busy/idle time for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Technician access; `None` when its database cannot be opened.
     pub maint: Option<Arc<crate::maint::Maintenance>>,
     pub runner: crate::txn::Runner,
@@ -341,6 +343,7 @@ impl Backend {
             clock_offset: Arc::new(std::sync::atomic::AtomicI64::new(offset)),
             his: app.his.clone(),
             pay: app.pay.clone(),
+            metrics: app.metrics.clone(),
             maint,
             runner: app.runner.clone(),
             devices: app.devices.clone(),
@@ -389,6 +392,10 @@ pub struct Controller {
     out_of_service: RefCell<bool>,
     /// The scanner test's deadline while it waits for a code.
     scan_test: RefCell<Option<std::time::Instant>>,
+    /// When the current session left the home screen (busy time), and
+    /// when the kiosk last went back to it (idle time).
+    busy_since: RefCell<Option<std::time::Instant>>,
+    idle_since: RefCell<std::time::Instant>,
 }
 
 impl Controller {
@@ -410,6 +417,8 @@ impl Controller {
             tech: RefCell::new(None),
             out_of_service: RefCell::new(false),
             scan_test: RefCell::new(None),
+            busy_since: RefCell::new(None),
+            idle_since: RefCell::new(std::time::Instant::now()),
             voice: if cfg.ui.voice {
                 Voice::start(&cfg.ui.voice_command)
             } else {
@@ -843,6 +852,7 @@ impl Controller {
         if cur != screen || cur == Screen::List {
             self.remember(cur);
         }
+        self.mark_busy(screen);
         s.set_screen(screen);
         s.set_busy(false);
         s.set_can_go_back(!matches!(
@@ -866,6 +876,18 @@ impl Controller {
         );
     }
 
+    /// A session starts when the kiosk leaves the home screen: idle time ends.
+    fn mark_busy(&self, screen: Screen) {
+        if screen == Screen::Home || self.busy_since.borrow().is_some() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        self.be
+            .metrics
+            .session_idle(now.duration_since(*self.idle_since.borrow()));
+        *self.busy_since.borrow_mut() = Some(now);
+    }
+
     /// Note the screen being left, for Back (waits and home are not kept).
     fn remember(&self, cur: Screen) {
         let mut f = self.flow.borrow_mut();
@@ -883,6 +905,7 @@ impl Controller {
         self.remember(s.get_screen());
         s.set_busy_text(self.tr(L(zh, en)));
         s.set_busy(true);
+        self.mark_busy(Screen::Processing);
         s.set_screen(Screen::Processing);
         self.speak(Screen::Processing);
     }
@@ -897,6 +920,10 @@ impl Controller {
     /// Home: the session and everything personal is wiped from memory and screen.
     pub fn go_home(&self) {
         self.maint_logout("home");
+        if let Some(t) = self.busy_since.borrow_mut().take() {
+            self.be.metrics.session_busy(t.elapsed());
+            *self.idle_since.borrow_mut() = std::time::Instant::now();
+        }
         *self.scan_test.borrow_mut() = None;
         self.window.global::<ResultPage>().set_offer_rating(true);
         let (txn, cancel) = {
