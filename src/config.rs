@@ -1048,19 +1048,166 @@ pub fn load(
     files: &[PathBuf],
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
+    load_signed(files, env, None)
+}
+
+/// A file refused because its signature does not verify (when the kiosk
+/// has trusted keys), as a problem of that file.
+fn unsigned(f: &Path, trusted: Option<&crate::signing::TrustedKeys>) -> Option<Problem> {
+    let e = trusted?.verify_file(f).err()?;
+    Some(Problem {
+        source: Source::File(f.to_path_buf()),
+        key: String::new(),
+        reason: e.to_string(),
+    })
+}
+
+/// [`load`], refusing every file not signed by one of `trusted` (when given).
+pub fn load_signed(
+    files: &[PathBuf],
+    env: impl IntoIterator<Item = (String, String)>,
+    trusted: Option<&crate::signing::TrustedKeys>,
+) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
     let mut layers = vec![defaults_layer()];
-    layers.extend(files.iter().filter_map(|f| read_layer(f, &mut problems)));
+    for f in files {
+        if let Some(p) = unsigned(f, trusted) {
+            problems.push(p);
+            continue;
+        }
+        layers.extend(read_layer(f, &mut problems));
+    }
     layers.extend(env_layers(env));
     load_layers(layers, problems)
+}
+
+/// One difference between two effective configurations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Added {
+        key: String,
+        value: String,
+    },
+    Removed {
+        key: String,
+        value: String,
+    },
+    Changed {
+        key: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Added { key, value } => write!(f, "+ {key} = {value}"),
+            Change::Removed { key, value } => write!(f, "- {key} = {value}"),
+            Change::Changed { key, from, to } => write!(f, "~ {key}: {from} -> {to}"),
+        }
+    }
+}
+
+/// Secrets never printed by `config diff`.
+fn is_secret(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    last.contains("token")
+        || last.contains("key") && !last.ends_with("_file")
+        || last.contains("secret")
+        || key.starts_with("maintenance.technicians.")
+}
+
+fn flatten(prefix: &str, t: &toml::Table, out: &mut std::collections::BTreeMap<String, String>) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(sub) => flatten(&key, sub, out),
+            v => {
+                let shown = if is_secret(&key) {
+                    "(secret)".to_string()
+                } else {
+                    v.to_string()
+                };
+                out.insert(key, shown);
+            }
+        }
+    }
+}
+
+fn effective(files: &[PathBuf], problems: &mut Vec<Problem>) -> toml::Table {
+    let mut t = defaults_layer().table;
+    for f in files {
+        if let Some(l) = read_layer(f, problems) {
+            merge(&mut t, &l.table);
+        }
+    }
+    t
+}
+
+/// `kiosk config diff A B`: how the effective configuration (defaults <
+/// files) of `a` differs from that of `b`, key by key; secrets are shown
+/// only as changed, never their values.
+pub fn diff(a: &[PathBuf], b: &[PathBuf]) -> Result<Vec<Change>, ConfigError> {
+    let mut problems = Vec::new();
+    let (ta, tb) = (effective(a, &mut problems), effective(b, &mut problems));
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    let (mut fa, mut fb) = (Default::default(), Default::default());
+    flatten("", &ta, &mut fa);
+    flatten("", &tb, &mut fb);
+    let mut out = Vec::new();
+    for (k, va) in &fa {
+        match fb.get(k) {
+            None => out.push(Change::Removed {
+                key: k.clone(),
+                value: va.clone(),
+            }),
+            Some(vb) if vb != va || (is_secret(k) && lookup(&ta, k) != lookup(&tb, k)) => {
+                out.push(Change::Changed {
+                    key: k.clone(),
+                    from: va.clone(),
+                    to: if is_secret(k) {
+                        "(another secret)".into()
+                    } else {
+                        vb.clone()
+                    },
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    for (k, vb) in &fb {
+        if !fa.contains_key(k) {
+            out.push(Change::Added {
+                key: k.clone(),
+                value: vb.clone(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// `kiosk config check FILE...`: every problem in each file (each checked
 /// over the defaults on its own, then all together in the given order).
 pub fn check_files(files: &[PathBuf]) -> Vec<Problem> {
+    check_files_signed(files, None)
+}
+
+/// [`check_files`], also checking each file's signature against `trusted`.
+pub fn check_files_signed(
+    files: &[PathBuf],
+    trusted: Option<&crate::signing::TrustedKeys>,
+) -> Vec<Problem> {
     let mut all = Vec::new();
     for f in files {
         let mut problems = Vec::new();
+        problems.extend(unsigned(f, trusted));
         if let Some(layer) = read_layer(f, &mut problems) {
             if let Err(e) = load_layers(vec![defaults_layer(), layer], Vec::new()) {
                 problems.extend_from_slice(e.problems());
@@ -1131,6 +1278,59 @@ mod tests {
             cfg.his_timeout(crate::his::ops::Operation::ListSlots),
             Duration::from_millis(700)
         );
+    }
+
+    #[test]
+    fn diff_names_each_changed_key_and_hides_secrets() {
+        let a = file("[ui]\nidle_timeout_secs = 90\n[his]\ntoken = \"one\"\n");
+        let b = file(
+            "[ui]\nidle_timeout_secs = 120\n[his]\ntoken = \"two\"\n[his.timeouts]\nsettle = 30000\n",
+        );
+        let changes = diff(&[a.path().into()], &[b.path().into()]).unwrap();
+        let shown: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
+        assert!(
+            shown.contains(&"~ ui.idle_timeout_secs: 90 -> 120".to_string()),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|s| s.starts_with("~ his.token")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .all(|s| !s.contains("one") && !s.contains("two")),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|s| s.contains("his.timeouts.settle")),
+            "{shown:?}"
+        );
+        assert!(diff(&[a.path().into()], &[a.path().into()])
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_tampered_file_is_refused_when_the_kiosk_trusts_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, public) = crate::signing::keygen().unwrap();
+        std::fs::write(dir.path().join("k"), secret).unwrap();
+        std::fs::write(dir.path().join("t"), public).unwrap();
+        let trusted = crate::signing::TrustedKeys::load(&dir.path().join("t")).unwrap();
+        let f = dir.path().join("hospital.toml");
+        std::fs::write(&f, "[ui]\nidle_timeout_secs = 90\n").unwrap();
+        crate::signing::sign_file(&dir.path().join("k"), &f).unwrap();
+        let cfg =
+            load_signed(std::slice::from_ref(&f), std::iter::empty(), Some(&trusted)).unwrap();
+        assert_eq!(cfg.ui.idle_timeout_secs, 90);
+        std::fs::write(&f, "[ui]\nidle_timeout_secs = 120\n").unwrap();
+        let e =
+            load_signed(std::slice::from_ref(&f), std::iter::empty(), Some(&trusted)).unwrap_err();
+        assert!(e.to_string().contains("changed after signing"), "{e}");
+        assert!(!check_files_signed(std::slice::from_ref(&f), Some(&trusted)).is_empty());
+        // Without trusted keys (a demo kiosk) signatures are not required.
+        assert!(load(std::slice::from_ref(&f), std::iter::empty()).is_ok());
     }
 
     #[test]

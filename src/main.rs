@@ -28,8 +28,27 @@ struct Cli {
         value_delimiter = ':'
     )]
     config: Vec<PathBuf>,
+    /// Public keys (one base64 ed25519 key per line) that config files must
+    /// be signed with; default /etc/kiosk/trusted-keys when it exists. With
+    /// no trusted keys (a demo or development kiosk) signatures are not needed.
+    #[arg(long, global = true, env = "KIOSK_TRUSTED_KEYS")]
+    trusted_keys: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Where the trusted keys are, if the kiosk has any.
+const DEFAULT_TRUSTED_KEYS: &str = "/etc/kiosk/trusted-keys";
+
+fn trusted_keys(given: &Option<PathBuf>) -> Result<Option<kiosk::signing::TrustedKeys>> {
+    let path = match given {
+        Some(p) => p.clone(),
+        None if std::path::Path::new(DEFAULT_TRUSTED_KEYS).exists() => {
+            PathBuf::from(DEFAULT_TRUSTED_KEYS)
+        }
+        None => return Ok(None),
+    };
+    Ok(Some(kiosk::signing::TrustedKeys::load(&path)?))
 }
 
 #[derive(Subcommand)]
@@ -196,6 +215,23 @@ enum ConfigCommand {
     },
     /// Print the effective configuration's main values.
     Show,
+    /// Compare two configurations key by key (each one file, or layers
+    /// joined with ':', over the defaults). Exit status 1 when they differ.
+    Diff { a: String, b: String },
+    /// Make an ed25519 signing key pair for config files: DIR/fleet-signing.key
+    /// (secret, keep it off the kiosks) and DIR/fleet-signing.pub (for each
+    /// kiosk's trusted-keys file).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign config files: writes FILE.sig beside each.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -213,11 +249,53 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Config {
             command: ConfigCommand::Check { files },
-        } => Ok(config_check(&files)),
+        } => Ok(config_check(
+            &files,
+            trusted_keys(&cli.trusted_keys)?.as_ref(),
+        )),
+        Command::Config {
+            command: ConfigCommand::Diff { a, b },
+        } => {
+            let split = |s: &str| s.split(':').map(PathBuf::from).collect::<Vec<_>>();
+            let changes = config::diff(&split(&a), &split(&b))?;
+            for c in &changes {
+                println!("{c}");
+            }
+            println!("{} difference(s)", changes.len());
+            Ok(if changes.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Config {
+            command: ConfigCommand::Keygen { out },
+        } => {
+            let (secret, public) = kiosk::signing::keygen()?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let key = out.join("fleet-signing.key");
+            if key.exists() {
+                bail!("{} exists: not overwriting a signing key", key.display());
+            }
+            write_secret(&key, &secret)?;
+            std::fs::write(out.join("fleet-signing.pub"), format!("{public}\n"))?;
+            println!("secret key: {} (keep it off the kiosks)", key.display());
+            println!("public key: {public}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Sign { key, files },
+        } => {
+            for f in &files {
+                let sig = kiosk::signing::sign_file(&key, f)?;
+                println!("signed {} -> {}", f.display(), sig.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config {
             command: ConfigCommand::Show,
         } => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             println!("{cfg:#?}");
             Ok(ExitCode::SUCCESS)
         }
@@ -257,23 +335,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init(&cfg.logging.filter);
             run_kiosk(cfg)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Recover(args) => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init(&cfg.logging.filter);
             tokio_runtime()?.block_on(recover(cfg, args))
         }
         Command::Reconcile(args) => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init(&cfg.logging.filter);
             tokio_runtime()?.block_on(reconcile(cfg, args))
         }
         Command::Screenshot { out } => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init("warn");
             let rt = tokio_runtime()?;
             let app = rt.block_on(App::start(cfg))?;
@@ -298,7 +376,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Maint {
             command: MaintCommand::Audit { last },
         } => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             let m = kiosk::maint::Maintenance::open(&cfg.kiosk.data_dir, cfg.maintenance.policy())?;
             for e in m.audit_log(last)? {
                 println!(
@@ -312,21 +390,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(args) => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init("warn");
             doctor(cfg, args)
         }
         #[cfg(feature = "failpoints")]
         Command::Drill(args) => {
-            let cfg = load_config(&cli.config)?;
+            let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init(&cfg.logging.filter);
             tokio_runtime()?.block_on(drill(cfg, args))
         }
     }
 }
 
-fn config_check(files: &[PathBuf]) -> ExitCode {
-    let problems = config::check_files(files);
+/// Write a secret readable by its owner only.
+fn write_secret(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{text}")?;
+    Ok(())
+}
+
+fn config_check(files: &[PathBuf], trusted: Option<&kiosk::signing::TrustedKeys>) -> ExitCode {
+    let problems = config::check_files_signed(files, trusted);
     if problems.is_empty() {
         println!("ok: {} file(s), no problems", files.len());
         return ExitCode::SUCCESS;
@@ -338,8 +430,13 @@ fn config_check(files: &[PathBuf]) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn load_config(files: &[PathBuf]) -> Result<Config> {
-    Ok(config::load(files, std::env::vars())?)
+fn load_config(files: &[PathBuf], trusted: &Option<PathBuf>) -> Result<Config> {
+    let trusted = trusted_keys(trusted)?;
+    Ok(config::load_signed(
+        files,
+        std::env::vars(),
+        trusted.as_ref(),
+    )?)
 }
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime> {

@@ -328,3 +328,123 @@ fn doctor_reports_a_dead_printer_and_a_missing_reader_and_fails() {
     assert_eq!(print["test"], "print");
     assert_eq!(print["ok"], false);
 }
+
+#[test]
+fn signed_configs_load_and_tampered_or_unsigned_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = kiosk()
+        .args(["config", "keygen", "--out"])
+        .arg(d.join("keys"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let key = d.join("keys/fleet-signing.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the signing key is private");
+    }
+    let trusted = d.join("trusted-keys");
+    std::fs::copy(d.join("keys/fleet-signing.pub"), &trusted).unwrap();
+    let hospital = d.join("hospital.toml");
+    std::fs::write(
+        &hospital,
+        format!(
+            "[kiosk]\ndata_dir = \"{}\"\n[ui]\nidle_timeout_secs = 90\n",
+            d.join("data").display()
+        ),
+    )
+    .unwrap();
+    let check = |extra: &[&str]| {
+        kiosk()
+            .arg("--trusted-keys")
+            .arg(&trusted)
+            .args(["config", "check"])
+            .arg(&hospital)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Unsigned: refused with the reason.
+    let out = check(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("not signed"), "{text}");
+    // Signed: fine.
+    let out = kiosk()
+        .args(["config", "sign", "--key"])
+        .arg(&key)
+        .arg(&hospital)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = check(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Changed after signing: refused, and the kiosk will not start on it.
+    let mut text = std::fs::read_to_string(&hospital).unwrap();
+    text = text.replace("90", "900");
+    std::fs::write(&hospital, text).unwrap();
+    let out = check(&[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("changed after signing"),
+        "{out:?}"
+    );
+    let out = kiosk()
+        .arg("--trusted-keys")
+        .arg(&trusted)
+        .arg("--config")
+        .arg(&hospital)
+        .arg("recover")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("changed after signing"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn config_diff_shows_what_changes_and_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    std::fs::write(
+        &a,
+        "[ui]\nidle_timeout_secs = 60\n[his]\ntoken = \"alpha-secret\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "[ui]\nidle_timeout_secs = 90\n[his]\ntoken = \"beta-secret\"\n[reports]\nmax_prints = 3\n",
+    )
+    .unwrap();
+    let out = kiosk()
+        .args(["config", "diff"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("~ ui.idle_timeout_secs: 60 -> 90"), "{text}");
+    assert!(text.contains("~ reports.max_prints: 2 -> 3"), "{text}");
+    assert!(text.contains("his.token"), "{text}");
+    assert!(
+        !text.contains("alpha-secret") && !text.contains("beta-secret"),
+        "{text}"
+    );
+    let same = kiosk()
+        .args(["config", "diff"])
+        .arg(&a)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(same.status.success());
+}
