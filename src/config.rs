@@ -215,6 +215,13 @@ pub struct Device {
     /// Receipt paper width in half-width columns: 48 (80 mm) or 32 (58 mm).
     #[serde(default = "default_columns")]
     pub columns: usize,
+    /// Receipt paper roll length in metres, for the paper-left estimate.
+    #[serde(default = "default_roll_length_m")]
+    pub roll_length_m: u32,
+}
+
+fn default_roll_length_m() -> u32 {
+    80
 }
 
 fn default_device_timeout_ms() -> u64 {

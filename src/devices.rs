@@ -63,6 +63,9 @@ pub struct DeviceReport {
 
 pub struct Devices {
     pub printer: Arc<dyn ReceiptPrinter>,
+    /// Paper left on the receipt roll, estimated from the slips printed
+    /// (`printer` counts on it).
+    pub paper: Arc<crate::paper::PaperGauge>,
     pub id_reader: Arc<dyn IdCardReader>,
     pub health_reader: Arc<dyn HealthCardReader>,
     pub scanner: Arc<dyn CodeScanner>,
@@ -138,6 +141,14 @@ impl Devices {
             )),
             other => return Err(unknown("receipt_printer", other)),
         };
+        let paper = Arc::new(crate::paper::PaperGauge::open(
+            cfg.data_path("paper.json"),
+            d.roll_length_m,
+        ));
+        let printer: Arc<dyn ReceiptPrinter> = Arc::new(crate::paper::CountingPrinter {
+            inner: printer,
+            gauge: paper.clone(),
+        });
 
         let d = &dev.id_card_reader;
         let id_reader: Arc<dyn IdCardReader> = match d.driver.as_str() {
@@ -223,6 +234,7 @@ impl Devices {
         ];
         Ok(Devices {
             printer,
+            paper,
             id_reader,
             health_reader,
             scanner,

@@ -13,6 +13,7 @@ pub mod his;
 pub mod logging;
 pub mod maint;
 pub mod metrics;
+pub mod paper;
 pub mod pay;
 pub mod print;
 pub mod reports;

@@ -116,6 +116,9 @@ pub struct Snapshot {
     pub needs_staff: u64,
     /// `None`: the printer link cannot tell, or no receipt printer.
     pub paper: Option<Paper>,
+    /// Paper left on the roll, estimated from the slips printed since the
+    /// technician recorded a new roll (`None` without a receipt printer).
+    pub paper_estimate: Option<crate::paper::PaperEstimate>,
     /// The journal could not be read; the transaction figures are empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
@@ -280,6 +283,7 @@ impl StatusSource {
             completed_amount_fen,
             needs_staff,
             paper: self.paper(),
+            paper_estimate: self.has_printer.then(|| self.devices.paper.estimate()),
             journal_error,
         }
     }
@@ -446,6 +450,22 @@ pub fn render_metrics(s: &Snapshot, metrics: &Metrics) -> String {
     );
     if let Some(p) = s.paper {
         e.sample("kiosk_paper_out", &[], bool_value(p.out));
+    }
+    e.family(
+        "kiosk_paper_left_ratio",
+        Kind::Gauge,
+        "Share of the receipt roll left (0..1), estimated from the slips printed since the roll was recorded as new.",
+    );
+    if let Some(p) = &s.paper_estimate {
+        e.sample("kiosk_paper_left_ratio", &[], p.left_ratio);
+    }
+    e.family(
+        "kiosk_paper_printed_meters",
+        Kind::Gauge,
+        "Receipt paper printed since the roll was recorded as new, in metres (estimate).",
+    );
+    if let Some(p) = &s.paper_estimate {
+        e.sample("kiosk_paper_printed_meters", &[], p.printed_m);
     }
     metrics.write(&mut e);
     e.finish()

@@ -608,10 +608,18 @@ fn every_flow_headless() {
         idp.get_error()
     );
     wait(&h, &c, Screen::List);
-    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 12);
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 13);
     c.window.global::<ListPage>().invoke_pick("devices".into());
     wait(&h, &c, Screen::Detail);
-    assert_eq!(c.window.global::<DetailPage>().get_rows().row_count(), 5);
+    // Five devices and the paper estimate.
+    let rows = c.window.global::<DetailPage>().get_rows();
+    assert_eq!(rows.row_count(), 6);
+    let paper = rows.row_data(5).unwrap();
+    assert!(paper.right.ends_with('%'), "{}", paper.right);
+    assert!(
+        k.app.devices.paper.estimate().slips > 0,
+        "slips were counted"
+    );
     s.invoke_back();
     wait(&h, &c, Screen::List);
     c.window.global::<ListPage>().invoke_pick("print".into());
@@ -620,6 +628,12 @@ fn every_flow_headless() {
     assert!(r.get_ok(), "{}", r.get_message());
     assert!(!r.get_offer_rating(), "technicians are not asked to rate");
     r.invoke_done();
+    wait(&h, &c, Screen::List);
+    c.window.global::<ListPage>().invoke_pick("paper".into());
+    wait(&h, &c, Screen::Result);
+    assert!(c.window.global::<ResultPage>().get_ok());
+    assert_eq!(k.app.devices.paper.estimate().slips, 0, "a new roll");
+    c.window.global::<ResultPage>().invoke_done();
     wait(&h, &c, Screen::List);
     c.window.global::<ListPage>().invoke_pick("totals".into());
     wait(&h, &c, Screen::Detail);
@@ -675,6 +689,7 @@ fn every_flow_headless() {
         ("-", "login-locked"),
         ("tech01", "login"),
         ("tech01", "test-print"),
+        ("tech01", "paper-replaced"),
         ("tech01", "out-of-service"),
         ("tech01", "back-in-service"),
         ("tech01", "logout"),

@@ -22,7 +22,7 @@ const LOGO_TAPS: usize = 5;
 const LOGO_WINDOW: Duration = Duration::from_secs(3);
 
 /// The maintenance menu's entries.
-const MENU: [(&str, L, L); 12] = [
+const MENU: [(&str, L, L); 13] = [
     (
         "devices",
         L("设备状态", "Device health"),
@@ -96,6 +96,14 @@ const MENU: [(&str, L, L); 12] = [
         L(
             "软件版本、本机编号、数据位置",
             "Software version, kiosk id, data",
+        ),
+    ),
+    (
+        "restart",
+        L("重启自助机软件", "Restart the kiosk software"),
+        L(
+            "退出后由 systemd 重新启动",
+            "It exits and systemd starts it again",
         ),
     ),
 ];
@@ -277,6 +285,7 @@ impl Controller {
                 detail: t(lang, *detail).into(),
                 right: match *id {
                     "txns" if staff + open > 0 => (staff + open).to_string(),
+                    "paper" => paper_left(lang, &self.be.devices.paper.estimate()),
                     "service" if *self.out_of_service.borrow() => {
                         t(lang, L("已暂停", "Out of service")).to_string()
                     }
@@ -331,6 +340,34 @@ impl Controller {
         );
     }
 
+    /// The receipt roll's estimate, with a warning when it runs low.
+    fn paper_row(&self) -> Choice {
+        let e = self.be.devices.paper.estimate();
+        let lang = self.l();
+        Choice {
+            id: "".into(),
+            title: t(
+                lang,
+                L("凭条纸余量（估算）", "Receipt paper left (estimate)"),
+            )
+            .into(),
+            detail: match lang {
+                Lang::Zh => format!(
+                    "已打印 {:.1} 米 / 每卷 {:.0} 米，{} 张凭条",
+                    e.printed_m, e.roll_m, e.slips
+                ),
+                Lang::En => format!(
+                    "{:.1} m of {:.0} m printed, {} slips",
+                    e.printed_m, e.roll_m, e.slips
+                ),
+            }
+            .into(),
+            right: paper_left(lang, &e).into(),
+            enabled: true,
+            selected: false,
+        }
+    }
+
     fn maint_result(&self, ok: bool, title: L, message: String) {
         self.result(ok, title, message, String::new());
         self.window.global::<ResultPage>().set_offer_rating(false);
@@ -365,6 +402,8 @@ impl Controller {
                         selected: false,
                     })
                     .collect();
+                let mut rows: Vec<Choice> = rows;
+                rows.push(self.paper_row());
                 self.audit_action("devices", "");
                 self.set_detail(
                     self.tr(L("设备状态", "Device health")).into(),
@@ -403,13 +442,33 @@ impl Controller {
                 });
             }
             "paper" => {
+                self.be
+                    .devices
+                    .paper
+                    .replaced(&crate::domain::to_cst(chrono::Utc::now()).to_rfc3339());
                 let health = self.be.devices.printer.check();
                 self.audit_action("paper-replaced", "");
                 self.refresh_tiles();
+                let message = match &health {
+                    Health::Ok => t(
+                        lang,
+                        L(
+                            "打印机正常，纸量计数已归零。",
+                            "The printer is fine; the paper count starts again.",
+                        ),
+                    )
+                    .to_string(),
+                    Health::Degraded(r) | Health::Fault(r) => match lang {
+                        Lang::Zh => format!("纸量计数已归零，但打印机仍报告：{r}"),
+                        Lang::En => format!(
+                            "The paper count starts again, but the printer still reports: {r}"
+                        ),
+                    },
+                };
                 self.maint_result(
                     health.is_usable(),
                     L("已记录换纸", "Paper change recorded"),
-                    format!("{} {:?}", self.be.devices.printer.describe(), health),
+                    message,
                 );
             }
             "txns" => {
@@ -497,6 +556,13 @@ impl Controller {
                     rows,
                 );
                 self.show(Screen::Detail);
+            }
+            "restart" => {
+                self.audit_action("restart", "");
+                tracing::warn!("restart asked for on the maintenance screen");
+                // `kiosk run` returns when the window's loop ends; systemd
+                // (Restart=always) starts the kiosk again.
+                let _ = slint::quit_event_loop();
             }
             "about" => {
                 let rows = vec![
@@ -816,4 +882,17 @@ fn kind_label(lang: Lang, k: crate::txn::TxnKind) -> String {
         },
     )
     .to_string()
+}
+
+/// "63%", or "Low 7%" below the warning level.
+fn paper_left(lang: Lang, e: &crate::paper::PaperEstimate) -> String {
+    format!(
+        "{}{:.0}%",
+        if e.low {
+            t(lang, L("纸将用完 ", "Low "))
+        } else {
+            ""
+        },
+        e.left_ratio * 100.0
+    )
 }
