@@ -431,6 +431,31 @@ fn every_flow_headless() {
     assert!(!r.get_has_map(), "a cancellation sends nobody anywhere");
     c.window.global::<Session>().invoke_home();
 
+    // --- A slow lookup can be cancelled; its late answer is dropped. ---
+    c.window.global::<Session>().invoke_home();
+    k.rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{his_url}/sim/faults"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"operation": "listDepartments", "kind": "latency", "delay_ms": 1500, "times": 1}))
+            .send()
+            .await
+            .unwrap()
+    });
+    tour.identify(25).unwrap();
+    c.window.global::<HomePage>().invoke_open("register".into());
+    assert_eq!(screen(&c), Screen::Processing);
+    assert!(c.window.global::<Session>().get_busy_cancellable());
+    c.window.global::<Session>().invoke_back();
+    assert_eq!(screen(&c), Screen::Home);
+    std::thread::sleep(Duration::from_millis(1800));
+    h.pump();
+    assert_eq!(
+        screen(&c),
+        Screen::Home,
+        "the late departments did not pop up"
+    );
+
     // --- Back from doctors shows the departments again. ---
     c.window.global::<Session>().invoke_home();
     tour.identify(24).unwrap();

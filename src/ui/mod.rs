@@ -900,8 +900,20 @@ impl Controller {
         }
     }
 
+    /// Waiting for a lookup (nothing paid, nothing changed): the patient may
+    /// cancel the wait; its late answer is then dropped.
+    fn lookup(&self, zh: &'static str, en: &'static str) {
+        self.busy(zh, en);
+        let s = self.window.global::<Session>();
+        s.set_busy_cancellable(true);
+        s.set_can_go_back(true);
+    }
+
     fn busy(&self, zh: &'static str, en: &'static str) {
         let s = self.window.global::<Session>();
+        s.set_busy_cancellable(false);
+        // Back during a transaction step would leave it behind the screen.
+        s.set_can_go_back(false);
         self.remember(s.get_screen());
         s.set_busy_text(self.tr(L(zh, en)));
         s.set_busy(true);
@@ -1284,7 +1296,7 @@ impl Controller {
         if IdNumber::parse(&typed, self.be.today).is_err() {
             return;
         }
-        self.busy("正在查询您的信息", "Looking up your record");
+        self.lookup("正在查询您的信息", "Looking up your record");
         let his = self.be.his.clone();
         self.be.rt.spawn(async move {
             let r = his.lookup_patient(CardKind::IdCard, &typed).await;
@@ -1306,7 +1318,7 @@ impl Controller {
                     self.be.today + chrono::Duration::days(1)
                 };
                 self.flow.borrow_mut().date = Some(date);
-                self.busy("正在加载科室", "Loading departments");
+                self.lookup("正在加载科室", "Loading departments");
                 self.be.rt.spawn(async move {
                     post(Msg::Departments(his.departments().await));
                 });
@@ -1314,21 +1326,21 @@ impl Controller {
             Service::CheckIn => {
                 let pid = self.patient_id();
                 let today = self.be.today;
-                self.busy("正在查询您的预约", "Looking up your appointments");
+                self.lookup("正在查询您的预约", "Looking up your appointments");
                 self.be.rt.spawn(async move {
                     post(Msg::Appointments(his.appointments(&pid, Some(today)).await));
                 });
             }
             Service::Settle => {
                 let pid = self.patient_id();
-                self.busy("正在查询待缴费用", "Looking up your bills");
+                self.lookup("正在查询待缴费用", "Looking up your bills");
                 self.be.rt.spawn(async move {
                     post(Msg::Bills(his.bills(&pid, BillFilter::Unpaid).await));
                 });
             }
             Service::Bills => {
                 let pid = self.patient_id();
-                self.busy("正在查询费用明细", "Looking up your bills");
+                self.lookup("正在查询费用明细", "Looking up your bills");
                 self.be.rt.spawn(async move {
                     post(Msg::Bills(his.bills(&pid, BillFilter::All).await));
                 });
@@ -1336,14 +1348,14 @@ impl Controller {
             Service::Queue | Service::Cancel => {
                 let pid = self.patient_id();
                 let date = (service == Service::Queue).then_some(self.be.today);
-                self.busy("正在查询您的预约", "Looking up your appointments");
+                self.lookup("正在查询您的预约", "Looking up your appointments");
                 self.be.rt.spawn(async move {
                     post(Msg::Appointments(his.appointments(&pid, date).await));
                 });
             }
             Service::Reports => {
                 let pid = self.patient_id();
-                self.busy("正在查询您的报告", "Looking up your reports");
+                self.lookup("正在查询您的报告", "Looking up your reports");
                 self.be.rt.spawn(async move {
                     post(Msg::Reports(his.reports(&pid).await));
                 });
@@ -1416,7 +1428,7 @@ impl Controller {
 
     /// The floor guide, with the destination (if any) marked.
     fn show_map(&self) {
-        self.busy("正在加载科室分布", "Loading the floor guide");
+        self.lookup("正在加载科室分布", "Loading the floor guide");
         let his = self.be.his.clone();
         self.be.rt.spawn(async move {
             post(Msg::Map(his.departments().await));
@@ -1788,7 +1800,7 @@ impl Controller {
                 let date = self.flow.borrow().date.unwrap_or(self.be.today);
                 self.flow.borrow_mut().department = Some(dept);
                 let id = id.to_string();
-                self.busy("正在查询医生排班", "Loading doctors");
+                self.lookup("正在查询医生排班", "Loading doctors");
                 self.be.rt.spawn(async move {
                     post(Msg::Schedules(his.schedules(&id, date).await));
                 });
@@ -1804,7 +1816,7 @@ impl Controller {
                 let Some(s) = s else { return };
                 self.flow.borrow_mut().schedule = Some(s);
                 let id = id.to_string();
-                self.busy("正在查询可选时段", "Loading times");
+                self.lookup("正在查询可选时段", "Loading times");
                 self.be.rt.spawn(async move {
                     let r = match his.ping().await {
                         Ok(p) => his.slots(&id).await.map(|s| (s, p.now.time())),
@@ -1861,7 +1873,7 @@ impl Controller {
             }
             Some(ListKind::Queue) => {
                 let id = id.to_string();
-                self.busy("正在查询排队情况", "Looking up the queue");
+                self.lookup("正在查询排队情况", "Looking up the queue");
                 self.be.rt.spawn(async move {
                     post(Msg::Queue(his.queue(&id).await));
                 });
@@ -2434,6 +2446,23 @@ impl Controller {
     /// Apply a background result on the UI thread.
     pub fn apply(self: Rc<Self>, msg: Msg) {
         let lang = self.l();
+        let waiting = self.window.global::<Session>().get_screen() == Screen::Processing;
+        if !waiting
+            && matches!(
+                msg,
+                Msg::Departments(_)
+                    | Msg::Schedules(_)
+                    | Msg::Slots(_)
+                    | Msg::Appointments(_)
+                    | Msg::Bills(_)
+                    | Msg::Queue(_)
+                    | Msg::Reports(_)
+                    | Msg::Map(_)
+            )
+        {
+            // The patient cancelled that wait (or went home): too late now.
+            return;
+        }
         match msg {
             Msg::Enrolled(Ok(p)) => {
                 let label = format!("{} · {}", p.name_masked(), p.id_number_masked);
