@@ -102,6 +102,10 @@ impl Maintenance {
                  action TEXT NOT NULL,
                  detail TEXT NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS setting (
+                 key TEXT PRIMARY KEY,
+                 value TEXT NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS lockout (
                  id INTEGER PRIMARY KEY CHECK (id = 1),
                  failures INTEGER NOT NULL,
@@ -172,6 +176,30 @@ impl Maintenance {
             "INSERT INTO lockout (id, failures, locked_until) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET failures = ?1, locked_until = ?2",
             params![failures, until.map(|u| u.to_rfc3339())],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a technician put the kiosk out of service (kept across
+    /// restarts: a kiosk under repair stays closed to patients).
+    pub fn out_of_service(&self) -> bool {
+        self.db()
+            .query_row(
+                "SELECT value FROM setting WHERE key = 'out_of_service'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .is_some_and(|v| v == "1")
+    }
+
+    pub fn set_out_of_service(&self, on: bool) -> Result<(), MaintError> {
+        self.db().execute(
+            "INSERT INTO setting (key, value) VALUES ('out_of_service', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = ?1",
+            [if on { "1" } else { "0" }],
         )?;
         Ok(())
     }
@@ -295,6 +323,19 @@ mod tests {
         assert!(log
             .iter()
             .all(|e| !e.detail.contains("246810") && !e.detail.contains("000000")));
+    }
+
+    #[test]
+    fn out_of_service_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Maintenance::open(dir.path(), policy()).unwrap();
+        assert!(!m.out_of_service());
+        m.set_out_of_service(true).unwrap();
+        drop(m);
+        let m = Maintenance::open(dir.path(), policy()).unwrap();
+        assert!(m.out_of_service());
+        m.set_out_of_service(false).unwrap();
+        assert!(!m.out_of_service());
     }
 
     #[test]

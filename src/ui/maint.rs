@@ -524,6 +524,11 @@ impl Controller {
             "service" => {
                 let now_out = !*self.out_of_service.borrow();
                 *self.out_of_service.borrow_mut() = now_out;
+                if let Some(m) = &self.be.maint {
+                    if let Err(e) = m.set_out_of_service(now_out) {
+                        tracing::error!(error = %e, "out-of-service not saved");
+                    }
+                }
                 self.audit_action(
                     if now_out {
                         "out-of-service"
@@ -575,6 +580,10 @@ impl Controller {
                         format!("{} ({})", self.cfg.hospital.name_zh, self.cfg.hospital.id),
                     ),
                     self.row(L("本机编号", "Kiosk"), self.cfg.kiosk.id.clone()),
+                    self.row(
+                        L("配置指纹", "Config fingerprint"),
+                        self.cfg.fingerprint().chars().take(16).collect(),
+                    ),
                     self.row(L("位置", "Location"), self.cfg.kiosk.location_zh.clone()),
                     self.row(
                         L("HIS", "HIS"),

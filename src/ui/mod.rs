@@ -401,6 +401,7 @@ pub struct Controller {
 impl Controller {
     /// Build the window and its controller (no event loop, no threads yet).
     pub fn new(cfg: crate::config::Config, be: Backend) -> Result<Rc<Controller>, UiError> {
+        let out_of_service = be.maint.as_ref().is_some_and(|m| m.out_of_service());
         let window = KioskWindow::new()?;
         let lang = Lang::from_code(&cfg.ui.default_language);
         let c = Rc::new(Controller {
@@ -415,7 +416,7 @@ impl Controller {
             logo_taps: RefCell::new(Vec::new()),
             pin: RefCell::new(String::new()),
             tech: RefCell::new(None),
-            out_of_service: RefCell::new(false),
+            out_of_service: RefCell::new(out_of_service),
             scan_test: RefCell::new(None),
             busy_since: RefCell::new(None),
             idle_since: RefCell::new(std::time::Instant::now()),
