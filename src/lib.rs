@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pay;
 pub mod print;
 pub mod reports;
+pub mod sdnotify;
 pub mod sim_faults;
 pub mod status;
 pub mod txn;
