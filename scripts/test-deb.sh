@@ -14,9 +14,11 @@
 #   scripts/test-deb.sh [kiosk_X.deb]     # default: the newest in the target dir
 #
 # Needs root (chroot, mounts) and the Debian mirror. Not part of
-# scripts/test.sh: it takes 3-6 minutes (apt downloads cage, systemd and
-# their libraries into the root; the .deb itself is built by
-# scripts/build-deb.sh). The base root is the one ../shared/checks/fresh-machine.sh
+# scripts/test.sh, which stays within the project: about 45 s here with a
+# near mirror, more with a slow one (apt fetches about 80 MB: cage, Xwayland,
+# systemd and their libraries, kept for the next run), plus about a minute
+# the first time to build the base root. The .deb itself comes from
+# scripts/build-deb.sh. The base root is the one ../shared/checks/fresh-machine.sh
 # uses (FRESH_ROOT, default /var/tmp/kiosk-fresh-base, built once if missing);
 # it is seen through an overlay and never changed.
 set -euo pipefail
@@ -45,7 +47,11 @@ step() { printf '\n== %s\n' "$*"; }
 work=$(mktemp -d /var/tmp/kiosk-deb-test.XXXX)
 root=$work/root
 mounts=()
+listener=""; session=""
 cleanup() {
+  # The session and the notification listener, if a check stopped early.
+  if [ -n "$session" ]; then for p in $(descendants "$session") $session; do kill -KILL "$p" 2>/dev/null || true; done; fi
+  [ -z "$listener" ] || kill "$listener" 2>/dev/null || true
   for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -63,7 +69,7 @@ recommends=$(dpkg-deb --field "$deb" Recommends)
 echo "  version $version"
 echo "  depends $depends"
 check "Package: kiosk" has "$info" "Package: kiosk"
-for d in 'libc6' 'adduser' 'cage' 'libpam-systemd' 'libwayland-client0' 'libxkbcommon0' 'fonts-wqy-microhei | fonts-noto-cjk'; do
+for d in 'libc6' 'adduser' 'cage' 'xwayland' 'libpam-systemd' 'libwayland-client0' 'libxkbcommon0' 'fonts-wqy-microhei | fonts-noto-cjk'; do
   check "depends on $d" has "$depends" "$d"
 done
 for r in pcscd cups-client espeak-ng; do check "recommends $r" has "$recommends" "$r"; done
@@ -89,7 +95,7 @@ check "prerm stops the kiosk on removal" grep -q 'deb-systemd-invoke stop kiosk.
 unit=$work/files/usr/lib/systemd/system/kiosk.service
 for line in 'Type=notify' 'NotifyAccess=all' 'Restart=always' 'WatchdogSec=30' 'User=kiosk' \
             'StateDirectory=kiosk' 'Environment=KIOSK_CONFIG=/etc/kiosk/hospital.toml:/etc/kiosk/kiosk.toml' \
-            'ExecStart=/usr/bin/cage -d -- /usr/bin/kiosk run' 'PAMName=kiosk' 'TTYPath=/dev/tty1' \
+            'ExecStart=/usr/bin/cage -d -- /usr/bin/kiosk run' 'PAMName=kiosk' 'TTYPath=/dev/tty1' 'Environment=NO_COLOR=1' \
             'NoNewPrivileges=yes' 'ProtectSystem=strict' 'PrivateTmp=yes' 'ReadWritePaths=/var/lib/kiosk -/run/user'; do
   check "unit: $line" grep -qx -- "$line" "$unit"
 done
@@ -123,7 +129,8 @@ rm -f "$root/etc/apt/apt.conf.d/docker-clean"
 # Nothing starts services in the root.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod 755 "$root/usr/sbin/policy-rc.d"
 cp "$deb" "$root/tmp/kiosk.deb"
-in_root() { chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+root_cmd=(chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+in_root() { "${root_cmd[@]}" "$@"; }
 apt_in_root() { in_root env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 "$@"; }
 t=$SECONDS
 apt_in_root update >"$work/apt.log" 2>&1 || { cat "$work/apt.log"; exit 1; }
@@ -196,14 +203,14 @@ with open(sys.argv[2], "a", buffering=1) as log:
         log.write("%.1f %s\n" % (time.monotonic(), data.decode().strip().replace("\n", " ")))
 PY
 rm -f "$root/tmp/notify.sock" "$root/tmp/notify.log"
-in_root python3 /tmp/notify-listen.py /tmp/notify.sock /tmp/notify.log &
+"${root_cmd[@]}" python3 /tmp/notify-listen.py /tmp/notify.sock /tmp/notify.log &
 listener=$!
 install -d -m 0700 "$root/tmp/xdg-kiosk" "$root/tmp/kiosk-demo"
 in_root chown kiosk:kiosk /tmp/xdg-kiosk /tmp/kiosk-demo
 for _ in $(seq 50); do [ -S "$root/tmp/notify.sock" ] && break; sleep 0.1; done
-in_root runuser -u kiosk -- env HOME=/var/lib/kiosk XDG_RUNTIME_DIR=/tmp/xdg-kiosk \
+"${root_cmd[@]}" runuser -u kiosk -- env HOME=/var/lib/kiosk XDG_RUNTIME_DIR=/tmp/xdg-kiosk \
   WLR_BACKENDS=headless WLR_RENDERER=pixman WLR_LIBINPUT_NO_DEVICES=1 \
-  NOTIFY_SOCKET=/tmp/notify.sock WATCHDOG_USEC=3000000 SLINT_BACKEND=winit-software \
+  NOTIFY_SOCKET=/tmp/notify.sock WATCHDOG_USEC=3000000 SLINT_BACKEND=winit-software NO_COLOR=1 \
   KIOSK_KIOSK__DATA_DIR=/tmp/kiosk-demo KIOSK_STATUS__LISTEN= \
   cage -d -- kiosk run >"$work/session.log" 2>&1 &
 session=$!
@@ -235,9 +242,11 @@ else
   kill -TERM $session 2>/dev/null || true
 fi
 sed 's/^/        notify: /' "$root/tmp/notify.log" | head -n 4
+check "log lines without colour codes (NO_COLOR=1, as in the unit)" bash -c "grep -q 'kiosk::' '$work/session.log' && ! grep -q \$'\\e\\[' '$work/session.log'"
 grep -E 'ERROR|WARN' "$work/session.log" | grep -v 'status endpoint' | head -n 5 | sed 's/^/        log: /' || true
 for p in $(descendants $session); do kill -KILL "$p" 2>/dev/null || true; done
 kill $listener 2>/dev/null || true; wait $listener 2>/dev/null || true
+listener=""; session=""
 
 step "upgrade keeps local edits and the journal; rollback; purge"
 # A newer version of the same package: the control file's Version bumped.
