@@ -7,18 +7,20 @@
 # the three secret files to fill in are missing; with them in place it is
 # clean), the unit (systemd-analyze verify), the kiosk session itself (cage
 # with a headless output running `kiosk run` in demo mode, which must send
-# READY=1, then WATCHDOG=1 from its UI, then STOPPING=1 on SIGTERM), an
-# upgrade that keeps local config edits and the journal, a rollback, and a
-# purge that keeps the journal.
+# READY=1, then WATCHDOG=1 from its UI, then STOPPING=1 on SIGTERM); then it
+# boots the root with systemd (systemd-nspawn) and runs the packaged unit
+# (start waits for READY=1, a hung kiosk is caught by the watchdog and
+# restarted, stop is orderly); last, an upgrade that keeps local config edits
+# and the journal, a rollback, and a purge that keeps the journal.
 #
 #   scripts/test-deb.sh [kiosk_X.deb]     # default: the newest in the target dir
 #
-# Needs root (chroot, mounts) and the Debian mirror. Not part of
-# scripts/test.sh, which stays within the project: about 45 s here with a
-# near mirror, more with a slow one (apt fetches about 80 MB: cage, Xwayland,
-# systemd and their libraries, kept for the next run), plus about a minute
-# the first time to build the base root. The .deb itself comes from
-# scripts/build-deb.sh. The base root is the one ../shared/checks/fresh-machine.sh
+# Needs root (chroot, mounts, systemd-nspawn, installed if missing) and the
+# Debian mirror. Not part of scripts/test.sh: about 1.5 minutes here, half of
+# it waiting for the watchdog, with a near mirror (apt fetches about 80 MB
+# the first time: cage, Xwayland, seatd, systemd and their libraries, kept
+# for the next run), plus about a minute if the base root must be built. The
+# .deb itself comes from scripts/build-deb.sh. The base root is the one ../shared/checks/fresh-machine.sh
 # uses (FRESH_ROOT, default /var/tmp/kiosk-fresh-base, built once if missing);
 # it is seen through an overlay and never changed.
 set -euo pipefail
@@ -42,16 +44,32 @@ descendants() { # pid: its children, grandchildren... (by parent id)
   local c
   for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done
 }
+named() { # name pid: the first descendant of pid running the program name
+  local p
+  for p in $(descendants "$2"); do
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ]; then echo "$p"; return; fi
+  done
+}
 step() { printf '\n== %s\n' "$*"; }
 
 work=$(mktemp -d /var/tmp/kiosk-deb-test.XXXX)
 root=$work/root
-mounts=()
-listener=""; session=""
+mounts=(); api_mounts=()
+listener=""; session=""; nspawn=""
+umount_api() {
+  for ((i=${#api_mounts[@]}-1; i>=0; i--)); do umount -l "${api_mounts[i]}" 2>/dev/null || true; done
+  api_mounts=()
+}
 cleanup() {
+  if [ -n "$nspawn" ] && kill -0 "$nspawn" 2>/dev/null; then
+    kill -TERM "$nspawn" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$nspawn" 2>/dev/null || true
+  fi
   # The session and the notification listener, if a check stopped early.
   if [ -n "$session" ]; then for p in $(descendants "$session") $session; do kill -KILL "$p" 2>/dev/null || true; done; fi
   [ -z "$listener" ] || kill "$listener" 2>/dev/null || true
+  umount_api
   for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -69,17 +87,17 @@ recommends=$(dpkg-deb --field "$deb" Recommends)
 echo "  version $version"
 echo "  depends $depends"
 check "Package: kiosk" has "$info" "Package: kiosk"
-for d in 'libc6' 'adduser' 'cage' 'xwayland' 'libpam-systemd' 'libwayland-client0' 'libxkbcommon0' 'fonts-wqy-microhei | fonts-noto-cjk'; do
+for d in 'libc6' 'adduser' 'cage' 'xwayland' 'seatd' 'libwayland-client0' 'libxkbcommon0' 'fonts-wqy-microhei | fonts-noto-cjk'; do
   check "depends on $d" has "$depends" "$d"
 done
 for r in pcscd cups-client espeak-ng; do check "recommends $r" has "$recommends" "$r"; done
 check "the binary, executable, in /usr/bin" grep -Eq -- '^-rwxr-xr-x .* \./usr/bin/kiosk$' <<<"$contents"
 for f in ./usr/lib/systemd/system/kiosk.service ./etc/kiosk/hospital.toml ./etc/kiosk/kiosk.toml \
-         ./etc/pam.d/kiosk ./usr/share/doc/kiosk/deploy.md ./usr/share/doc/kiosk/operations.md \
+         ./usr/share/doc/kiosk/deploy.md ./usr/share/doc/kiosk/operations.md \
          ./usr/share/doc/kiosk/examples/70-kiosk-devices.rules; do
   check "contains $f" grep -q -- " $f\$" <<<"$contents"
 done
-for f in /etc/kiosk/hospital.toml /etc/kiosk/kiosk.toml /etc/pam.d/kiosk; do
+for f in /etc/kiosk/hospital.toml /etc/kiosk/kiosk.toml; do
   check "conffile $f" grep -qx -- "$f" "$work/ctrl/conffiles"
 done
 for s in preinst postinst prerm postrm; do
@@ -95,11 +113,15 @@ check "prerm stops the kiosk on removal" grep -q 'deb-systemd-invoke stop kiosk.
 unit=$work/files/usr/lib/systemd/system/kiosk.service
 for line in 'Type=notify' 'NotifyAccess=all' 'Restart=always' 'WatchdogSec=30' 'User=kiosk' \
             'StateDirectory=kiosk' 'Environment=KIOSK_CONFIG=/etc/kiosk/hospital.toml:/etc/kiosk/kiosk.toml' \
-            'ExecStart=/usr/bin/cage -d -- /usr/bin/kiosk run' 'PAMName=kiosk' 'TTYPath=/dev/tty1' 'Environment=NO_COLOR=1' \
-            'NoNewPrivileges=yes' 'ProtectSystem=strict' 'PrivateTmp=yes' 'ReadWritePaths=/var/lib/kiosk -/run/user'; do
+            'ExecStart=/usr/bin/cage -d -- /usr/bin/kiosk run' 'TTYPath=/dev/tty1' 'Environment=NO_COLOR=1' \
+            'Environment=LIBSEAT_BACKEND=seatd' 'SupplementaryGroups=video audio' 'RuntimeDirectory=kiosk' \
+            'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' 'ReadWritePaths=/var/lib/kiosk'; do
   check "unit: $line" grep -qx -- "$line" "$unit"
 done
 check "unit: no PrivateDevices (serial, USB-lp, DRM, input)" bash -c "! grep -q '^PrivateDevices' '$unit'"
+# A logind session (PAMName= with pam_systemd) would move cage and the kiosk
+# out of the unit's cgroup, and systemd would drop their notifications.
+check "unit: no PAM session" bash -c "! grep -q '^PAMName' '$unit'"
 
 step "install into a throwaway Debian root"
 base=${FRESH_ROOT:-/var/tmp/kiosk-fresh-base}
@@ -114,9 +136,13 @@ if [ ! -x "$base/usr/bin/git" ]; then
 fi
 mkdir -p "$work/up" "$work/wk" "$root"
 mount -t overlay overlay -o "lowerdir=$base,upperdir=$work/up,workdir=$work/wk" "$root"; mounts+=("$root")
-mount -t proc proc "$root/proc"; mounts+=("$root/proc")
-for d in /dev /dev/pts /sys; do mkdir -p "$root$d"; mount --bind "$d" "$root$d"; mounts+=("$root$d"); done
-mkdir -p "$root/dev/shm"; mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"; mounts+=("$root/dev/shm")
+# /proc, /dev, /sys for chroot; off while systemd-nspawn boots the root.
+mount_api() {
+  mount -t proc proc "$root/proc"; api_mounts+=("$root/proc")
+  for d in /dev /dev/pts /sys; do mkdir -p "$root$d"; mount --bind "$d" "$root$d"; api_mounts+=("$root$d"); done
+  mkdir -p "$root/dev/shm"; mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"; api_mounts+=("$root/dev/shm")
+}
+mount_api
 # Downloaded packages are kept between runs.
 cache=${KIOSK_DEB_TEST_APT_CACHE:-/var/tmp/kiosk-deb-test-apt}
 mkdir -p "$cache/partial"
@@ -132,8 +158,10 @@ cp "$deb" "$root/tmp/kiosk.deb"
 root_cmd=(chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
 in_root() { "${root_cmd[@]}" "$@"; }
 apt_in_root() { in_root env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 "$@"; }
-t=$SECONDS
 apt_in_root update >"$work/apt.log" 2>&1 || { cat "$work/apt.log"; exit 1; }
+# A real kiosk machine boots with systemd; this root (debootstrap minbase) does not have it yet.
+apt_in_root install --no-install-recommends systemd systemd-sysv dbus >>"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log"; exit 1; }
+t=$SECONDS
 if apt_in_root install /tmp/kiosk.deb >>"$work/apt.log" 2>&1; then
   ok "apt install ./$(basename "$deb") ($((SECONDS - t)) s, dependencies and recommends included)"
 else
@@ -221,7 +249,7 @@ if grep -q 'READY=1' "$root/tmp/notify.log" 2>/dev/null; then
   sleep 4
   pings=$(grep -c '^[0-9.]* WATCHDOG=1$' "$root/tmp/notify.log" || true)
   if [ "$pings" -ge 2 ]; then ok "WATCHDOG=1 from the UI thread: $pings pings in 4 s"; else bad "WATCHDOG=1: $pings pings in 4 s"; fi
-  kpid=$(for p in $(descendants $session); do [ "$(cat /proc/$p/comm 2>/dev/null)" = kiosk ] && echo "$p"; done | head -n 1)
+  kpid=$(named kiosk $session)
   if [ -n "$kpid" ]; then
     kill -TERM "$kpid"
     t=$SECONDS
@@ -247,6 +275,81 @@ grep -E 'ERROR|WARN' "$work/session.log" | grep -v 'status endpoint' | head -n 5
 for p in $(descendants $session); do kill -KILL "$p" 2>/dev/null || true; done
 kill $listener 2>/dev/null || true; wait $listener 2>/dev/null || true
 listener=""; session=""
+
+step "the unit under systemd: boot the root (systemd-nspawn), start kiosk.service"
+# The packaged unit as it is, with a drop-in for what a container lacks (tty1,
+# a GPU: cage gets a headless output) and the demo config; systemd must get
+# READY=1, restart the kiosk when its UI stops pinging, and stop it cleanly.
+command -v systemd-nspawn >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-container >/dev/null; }
+mkdir -p "$root/etc/systemd/system/kiosk.service.d"
+cat >"$root/etc/systemd/system/kiosk.service.d/test-container.conf" <<'CONF'
+[Unit]
+ConditionPathExists=
+[Service]
+UnsetEnvironment=KIOSK_CONFIG
+Environment=KIOSK_STATUS__LISTEN= KIOSK_KIOSK__DATA_DIR=/var/lib/kiosk
+Environment=WLR_BACKENDS=headless WLR_RENDERER=pixman WLR_LIBINPUT_NO_DEVICES=1
+TTYPath=/dev/console
+TTYReset=no
+TTYVHangup=no
+TTYVTDisallocate=no
+StandardInput=null
+CONF
+umount_api
+systemd-nspawn -q -D "$root" --register=no --keep-unit --boot --console=passive >"$work/nspawn.log" 2>&1 &
+nspawn=$!
+init=""
+for _ in $(seq 100); do init=$(pgrep -P $nspawn | head -n 1 || true); [ -n "$init" ] && break; sleep 0.1; done
+in_box() { nsenter -t "$init" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin SYSTEMD_PAGER= "$@"; }
+prop() { in_box systemctl show -P "$1" kiosk.service 2>/dev/null || true; }
+if [ -z "$init" ]; then
+  bad "systemd-nspawn did not boot the root"; cat "$work/nspawn.log"
+else
+  for _ in $(seq 60); do in_box systemctl is-system-running >/dev/null 2>&1 && break
+    case $(in_box systemctl is-system-running 2>/dev/null) in running|degraded) break;; esac; sleep 0.5; done
+  t=$SECONDS
+  if in_box timeout 150 systemctl start kiosk.service; then
+    ok "systemctl start kiosk: active after $((SECONDS - t)) s (Type=notify: READY=1 received)"
+  else
+    bad "systemctl start kiosk failed"; in_box journalctl -u kiosk --no-pager | tail -n 20
+  fi
+  check "seatd.service is active beside it" in_box systemctl is-active seatd.service
+  st=$(prop StatusText)
+  if [ "$st" = "kiosk K01 serving" ]; then ok "status text: $st"; else bad "status text: '$st'"; fi
+  cg=$(prop ControlGroup)
+  kpid=$(named kiosk "$init")
+  if [ -n "$kpid" ] && grep -q "$cg\$" "/proc/$kpid/cgroup"; then ok "the kiosk runs in the unit's cgroup ($cg)"; else bad "the kiosk is not in $cg"; fi
+  if [ -n "$kpid" ]; then
+    # A hung UI: stop the whole process; the pings stop with it.
+    kill -STOP "$kpid"
+    t=$SECONDS
+    watchdog_fired() { grep -q 'Watchdog timeout' <<<"$(in_box journalctl -u kiosk --no-pager)"; }
+    until watchdog_fired || [ $((SECONDS - t)) -ge 90 ]; do sleep 1; done
+    if watchdog_fired; then
+      ok "a hung UI: systemd's watchdog timeout $((SECONDS - t)) s after the pings stopped"
+    else
+      bad "no watchdog timeout $((SECONDS - t)) s after the UI stopped"
+      in_box journalctl -u kiosk --no-pager | grep -v ' cage\[' | tail -n 12 | sed 's/^/        /'
+    fi
+    for _ in $(seq 60); do [ "$(prop NRestarts)" -ge 1 ] 2>/dev/null && break; sleep 0.5; done
+    check "restarted by systemd (NRestarts=$(prop NRestarts))" test "$(prop NRestarts)" -ge 1
+    kill -CONT "$kpid" 2>/dev/null || true
+    for _ in $(seq 60); do [ "$(prop ActiveState)" = active ] && break; sleep 0.5; done
+    check "active again after the restart" test "$(prop ActiveState)" = active
+    t=$SECONDS
+    if in_box timeout 60 systemctl stop kiosk.service; then ok "systemctl stop kiosk: stopped in $((SECONDS - t)) s"; else bad "systemctl stop kiosk"; fi
+    log=$(in_box journalctl -u kiosk --no-pager -o cat)
+    check "the kiosk logged its orderly stop (SIGTERM, STOPPING=1)" grep -q 'stopping on signal' <<<"$log"
+    check "its log lines reached the journal without colour codes" bash -c "grep -q 'kiosk::app' <<<\"\$1\" && ! grep -q \$'\\e\\[' <<<\"\$1\"" _ "$log"
+  fi
+  kill -TERM "$nspawn"
+  for _ in $(seq 60); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.5; done
+  kill -0 "$nspawn" 2>/dev/null && { bad "the container did not shut down"; kill -KILL "$nspawn"; }
+  wait "$nspawn" 2>/dev/null || true
+fi
+nspawn=""
+rm -rf "$root/etc/systemd/system/kiosk.service.d"
+mount_api
 
 step "upgrade keeps local edits and the journal; rollback; purge"
 # A newer version of the same package: the control file's Version bumped.
