@@ -327,6 +327,8 @@ else
     until watchdog_fired || [ $((SECONDS - t)) -ge 90 ]; do sleep 1; done
     if watchdog_fired; then
       ok "a hung UI: systemd's watchdog timeout $((SECONDS - t)) s after the pings stopped"
+      grep -E 'Watchdog timeout|Killing process|process exited|Scheduled restart' \
+        <<<"$(in_box journalctl -u kiosk --no-pager -o cat)" | head -n 6 | sed 's/^/        /' || true
     else
       bad "no watchdog timeout $((SECONDS - t)) s after the UI stopped"
       in_box journalctl -u kiosk --no-pager | grep -v ' cage\[' | tail -n 12 | sed 's/^/        /'
