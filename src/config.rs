@@ -1437,6 +1437,32 @@ mod tests {
     }
 
     #[test]
+    fn shipped_examples_are_a_production_kiosk() {
+        // The package installs them as /etc/kiosk/hospital.toml and kiosk.toml.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+        let secret = file("one line\n");
+        let path = format!("{:?}", secret.path().to_str().unwrap());
+        let env = ["HIS__TOKEN_FILE", "HIS__CA_FILE", "PAY__KEY_FILE"]
+            .map(|k| (format!("KIOSK_{k}"), path.clone()));
+        let cfg = load(
+            &[root.join("hospital-profile.toml"), root.join("kiosk.toml")],
+            env,
+        )
+        .unwrap();
+        assert_eq!(cfg.his.mode, HisMode::Remote);
+        assert_eq!(cfg.pay.mode, PayMode::Remote);
+        assert!(!cfg.ui.demo_panel);
+        assert!(cfg.maintenance.technicians.is_empty());
+        assert_eq!(cfg.kiosk.data_dir, Path::new("/var/lib/kiosk"));
+        for (name, d) in cfg.devices.iter() {
+            assert!(
+                !matches!(d.driver.as_str(), "simulator" | "none"),
+                "{name}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
     fn status_and_fleet_settings_are_checked() {
         let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
         let cfg = load(&[], Vec::new()).unwrap();

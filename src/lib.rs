@@ -17,6 +17,7 @@ pub mod paper;
 pub mod pay;
 pub mod print;
 pub mod reports;
+pub mod sdnotify;
 pub mod signing;
 pub mod sim_faults;
 pub mod status;

@@ -125,6 +125,8 @@ pub fn init(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(RedactingMakeWriter(io::stderr))
+        // Colours only on a terminal: journald would store them as blobs.
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_target(true)
         .try_init();
 }

@@ -479,7 +479,9 @@ fn run_kiosk(cfg: Config) -> Result<()> {
             None
         })
     };
+    rt.spawn(stop_on_signal());
     kiosk::ui::run(&app, rt.handle().clone()).context("the patient UI")?;
+    kiosk::sdnotify::stopping("shutting down");
     worker.abort();
     drop(heartbeat);
     if let Some(s) = status {
@@ -487,6 +489,37 @@ fn run_kiosk(cfg: Config) -> Result<()> {
     }
     rt.block_on(app.shutdown());
     Ok(())
+}
+
+/// SIGTERM (systemd stopping the kiosk) or SIGINT: tell systemd, close the
+/// window; `run_kiosk` then shuts down in order. A second signal exits at once.
+async fn stop_on_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "no signal handler: a signal ends the kiosk at once");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("stopping on signal");
+    kiosk::sdnotify::stopping("stopping on signal");
+    if let Err(e) = slint::quit_event_loop() {
+        tracing::warn!(error = %e, "closing the window");
+    }
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(1);
 }
 
 async fn recover(cfg: Config, args: RecoverArgs) -> Result<ExitCode> {

@@ -2882,7 +2882,20 @@ fn age_from(birth: &str, today: NaiveDate) -> Option<u32> {
 pub fn run(app: &App, rt: tokio::runtime::Handle) -> Result<(), UiError> {
     let c = Controller::new(app.cfg.clone(), Backend::of(app, rt))?;
     c.start_background();
+    let _watchdog = systemd_watchdog();
+    let status = format!("kiosk {} serving", app.cfg.kiosk.id);
+    // Fires from the running event loop, once the window has been shown.
+    slint::Timer::single_shot(Duration::ZERO, move || crate::sdnotify::ready(&status));
     c.window.run()?;
     CONTROLLER.with(|slot| slot.borrow_mut().take());
     Ok(())
+}
+
+/// Under systemd with `WatchdogSec=`: `WATCHDOG=1` from this, the UI thread,
+/// so a UI that hangs stops the pings and systemd restarts the kiosk.
+fn systemd_watchdog() -> Option<slint::Timer> {
+    let every = crate::sdnotify::watchdog_interval_from_env()?;
+    let timer = slint::Timer::default();
+    timer.start(slint::TimerMode::Repeated, every, crate::sdnotify::watchdog);
+    Some(timer)
 }
