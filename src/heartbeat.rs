@@ -428,7 +428,7 @@ impl Worker {
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Sent::Retry(error_chain(&e)),
+            Err(e) => return Sent::Retry(crate::logging::error_chain(&e)),
         };
         let status = resp.status();
         if status.is_success() {
@@ -444,17 +444,6 @@ impl Worker {
             Sent::Retry(why)
         }
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

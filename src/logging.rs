@@ -49,6 +49,19 @@ pub fn redact(s: &str) -> String {
     out
 }
 
+/// An error and every source under it, `outer: inner: innermost` (what a
+/// transport error really was, for the log and the technician).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// How many recent log lines the maintenance screen can show.
 const RECENT_LINES: usize = 200;
 

@@ -339,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_hash_is_the_demo_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Maintenance::open(
+            dir.path(),
+            Policy {
+                pins: [(
+                    "demo".to_string(),
+                    crate::ui::DEMO_TECH_PIN_HASH.to_string(),
+                )]
+                .into(),
+                ..policy()
+            },
+        )
+        .unwrap();
+        assert!(is_argon2id(crate::ui::DEMO_TECH_PIN_HASH));
+        assert_eq!(
+            m.login(crate::ui::DEMO_TECH_PIN, Utc::now()).unwrap(),
+            Login::Ok {
+                technician: "demo".into()
+            }
+        );
+    }
+
+    #[test]
     fn no_configured_pin_means_no_entry() {
         let dir = tempfile::tempdir().unwrap();
         let m = Maintenance::open(

@@ -44,6 +44,25 @@ fn kiosk() -> Kiosk {
     Kiosk { rt, app, _dir: dir }
 }
 
+/// Add a fault to the embedded HIS simulator over its HTTP fault API, or
+/// clear them all (`None`).
+fn his_fault(k: &Kiosk, fault: Option<serde_json::Value>) {
+    let url = format!("http://{}/sim/faults", k.app.his_sim.as_ref().unwrap().addr);
+    let token = k.app.cfg.his_token().unwrap();
+    let r = k.rt.block_on(async {
+        let c = reqwest::Client::new();
+        match fault {
+            Some(f) => c.post(&url).json(&f),
+            None => c.delete(&url),
+        }
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+    });
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 fn screen(c: &Controller) -> Screen {
     c.window.global::<Session>().get_screen()
 }
@@ -238,17 +257,12 @@ fn every_flow_headless() {
     c.window.global::<Session>().invoke_home();
 
     // --- HIS down: a plain message, no raw error. ---
-    let his_url = k.app.his_sim.as_ref().unwrap().addr;
-    let token = k.app.cfg.his_token().unwrap();
-    k.rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("http://{his_url}/sim/faults"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"operation": "listDepartments", "kind": "error", "status": 503, "times": 10}))
-            .send()
-            .await
-            .unwrap()
-    });
+    his_fault(
+        &k,
+        Some(
+            serde_json::json!({"operation": "listDepartments", "kind": "error", "status": 503, "times": 10}),
+        ),
+    );
     tour.identify(23).unwrap();
     c.window.global::<HomePage>().invoke_open("register".into());
     wait(&h, &c, Screen::Result);
@@ -257,14 +271,7 @@ fn every_flow_headless() {
     let msg = r.get_message().to_string();
     assert!(!msg.contains("503") && !msg.contains("HTTP"), "{msg}");
     assert!(!msg.is_empty());
-    k.rt.block_on(async {
-        reqwest::Client::new()
-            .delete(format!("http://{his_url}/sim/faults"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-    });
+    his_fault(&k, None);
     c.window.global::<Session>().invoke_home();
 
     // --- Printer out of paper: paid services disabled, with the reason. ---
@@ -433,15 +440,12 @@ fn every_flow_headless() {
 
     // --- A slow lookup can be cancelled; its late answer is dropped. ---
     c.window.global::<Session>().invoke_home();
-    k.rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("http://{his_url}/sim/faults"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"operation": "listDepartments", "kind": "latency", "delay_ms": 1500, "times": 1}))
-            .send()
-            .await
-            .unwrap()
-    });
+    his_fault(
+        &k,
+        Some(
+            serde_json::json!({"operation": "listDepartments", "kind": "latency", "delay_ms": 1500, "times": 1}),
+        ),
+    );
     tour.identify(25).unwrap();
     c.window.global::<HomePage>().invoke_open("register".into());
     assert_eq!(screen(&c), Screen::Processing);
@@ -694,15 +698,10 @@ fn every_flow_headless() {
     assert_eq!(screen(&c), Screen::Home);
     assert!(!s.get_maint());
     let audit =
-        k.rt.block_on(async {
-            kiosk::maint::Maintenance::open(
-                &k.app.cfg.kiosk.data_dir,
-                k.app.cfg.maintenance.policy(),
-            )
-        })
-        .unwrap()
-        .audit_log(100)
-        .unwrap();
+        kiosk::maint::Maintenance::open(&k.app.cfg.kiosk.data_dir, k.app.cfg.maintenance.policy())
+            .unwrap()
+            .audit_log(100)
+            .unwrap();
     let actions: Vec<(&str, &str)> = audit
         .iter()
         .rev()

@@ -296,7 +296,7 @@ impl HttpHis {
         timeout: Duration,
     ) -> Result<Answer, HisError> {
         let classify = |e: reqwest::Error| {
-            let detail = error_chain(&e);
+            let detail = crate::logging::error_chain(&e);
             let kind = if e.is_timeout() {
                 HisErrorKind::Timeout
             } else if e.is_connect() {
@@ -397,17 +397,6 @@ fn clone_body<'a>(b: &Body<'a>) -> Body<'a> {
         Body::None => Body::None,
         Body::Json(j) => Body::Json(*j),
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn snippet(bytes: &[u8]) -> String {

@@ -287,7 +287,7 @@ impl HttpPay {
                 .body(body.to_vec());
         }
         let classify = |e: reqwest::Error| {
-            let detail = error_chain(&e);
+            let detail = crate::logging::error_chain(&e);
             if e.is_timeout() {
                 PayError::new(
                     op,
@@ -457,17 +457,6 @@ fn check_common(
         }
     }
     Ok(())
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// The start of a body for an error detail, with personal data and payment

@@ -78,6 +78,18 @@ fn location_line(l: &Location) -> (String, String) {
     (l.description_zh.clone(), l.description_en.clone())
 }
 
+/// Department, doctor, date and time of a visit.
+fn visit_lines(d: &mut Doc, a: &Appointment) {
+    d.pair("科室 Dept", &a.department_name_zh)
+        .pair("", &a.department_name_en)
+        .pair(
+            "医生 Doctor",
+            &format!("{} {}", a.doctor_name, a.doctor_title_zh),
+        )
+        .pair("日期 Date", &a.date.to_string())
+        .pair("时段 Time", &format!("{}-{}", a.start, a.end));
+}
+
 /// Registration or check-in slip: where to go, when, and the queue number.
 pub fn appointment_slip(columns: usize, h: &Header, w: &Who, a: &Appointment, txn_no: &str) -> Doc {
     let mut d = Doc::new(columns);
@@ -94,14 +106,7 @@ pub fn appointment_slip(columns: usize, h: &Header, w: &Who, a: &Appointment, tx
         d.big(&format!("{q} 号"))
             .center(&format!("Queue number {q}"));
     }
-    d.pair("科室 Dept", &a.department_name_zh)
-        .pair("", &a.department_name_en)
-        .pair(
-            "医生 Doctor",
-            &format!("{} {}", a.doctor_name, a.doctor_title_zh),
-        )
-        .pair("日期 Date", &a.date.to_string())
-        .pair("时段 Time", &format!("{}-{}", a.start, a.end));
+    visit_lines(&mut d, a);
     let (lz, le) = location_line(&a.location);
     d.bold(&format!("就诊地点: {lz}"))
         .text(&format!("Go to: {le}"));
@@ -151,15 +156,8 @@ pub fn cancellation_slip(
     top(&mut d, h, "预约取消凭条", "Cancellation slip");
     who(&mut d, w);
     d.big("预约已取消").center("Appointment cancelled");
-    d.pair("预约号 Appointment", &a.appointment_id)
-        .pair("科室 Dept", &a.department_name_zh)
-        .pair("", &a.department_name_en)
-        .pair(
-            "医生 Doctor",
-            &format!("{} {}", a.doctor_name, a.doctor_title_zh),
-        )
-        .pair("日期 Date", &a.date.to_string())
-        .pair("时段 Time", &format!("{}-{}", a.start, a.end));
+    d.pair("预约号 Appointment", &a.appointment_id);
+    visit_lines(&mut d, a);
     d.rule();
     if r.amount > Money::ZERO {
         d.pair("退款金额 Refund", &r.amount.to_string()).pair(

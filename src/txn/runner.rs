@@ -2143,8 +2143,13 @@ impl Inner {
         let why = refused
             .map(|e| e.to_string())
             .unwrap_or_else(|| "refund not confirmed before the deadline".into());
+        self.to_staff(&t, why)
+    }
+
+    /// The refund could not be done: `NeedsStaff`, with the voucher.
+    fn to_staff(&self, t: &Txn, why: String) -> Result<Next, RunError> {
         let t = self.tr(
-            &t,
+            t,
             Event::ReverseRefused,
             Update {
                 last_error: Some(why.clone()),
@@ -2174,15 +2179,7 @@ impl Inner {
                 "HIS owes {} back, but the fee was not paid at this kiosk",
                 t.amount
             );
-            let t = self.tr(
-                &t,
-                Event::ReverseRefused,
-                Update {
-                    last_error: Some(why.clone()),
-                    ..Update::default()
-                },
-            )?;
-            return Ok(Next::Stop(self.voucher(t, &why)?));
+            return self.to_staff(&t, why);
         };
         let refund_no = cancellation_refund_no(&original);
         let mut refused: Option<PayError> = None;

@@ -138,19 +138,20 @@ impl Controller {
         p.set_typed("".into());
         p.set_error("".into());
         p.set_complete(false);
-        p.set_hint(self.tr(L(
-            "仅限医院信息科技术人员。连续输错 5 次将锁定。",
-            "Hospital IT technicians only. Five wrong PINs lock the login.",
-        )));
+        let n = self.cfg.maintenance.max_failures;
+        p.set_hint(
+            match self.l() {
+                Lang::Zh => format!("仅限医院信息科技术人员。连续输错 {n} 次将锁定。"),
+                Lang::En => format!("Hospital IT technicians only. {n} wrong PINs lock the login."),
+            }
+            .into(),
+        );
         self.pin.borrow_mut().clear();
-        self.want_card
-            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.window
             .global::<Session>()
             .set_service(self.tr(L("维护登录", "Technician login")));
+        // `show` keeps the card readers off while the PIN pad is up.
         self.show(Screen::Identify);
-        self.want_card
-            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A key on the PIN pad: digits are kept here, the screen shows dots.
@@ -180,11 +181,10 @@ impl Controller {
             p.set_error(self.tr(L("维护功能未启用。", "Maintenance is not set up.")));
             return;
         };
-        let lang = self.l();
         // argon2 takes a moment: off the UI thread.
         self.be.rt.spawn_blocking(move || {
             let r = m.login(&pin, chrono::Utc::now());
-            post(Msg::MaintLogin(r.map_err(|e| e.to_string()), lang));
+            post(Msg::MaintLogin(r.map_err(|e| e.to_string())));
         });
     }
 

@@ -35,6 +35,10 @@ const REPORT_JOB_TIMEOUT: Duration = Duration::from_secs(120);
 /// The technician PIN of demo mode (embedded simulators, no technician
 /// configured): five taps on the logo, then this.
 pub const DEMO_TECH_PIN: &str = "24681357";
+/// Its argon2id hash, made once (`kiosk maint hash-pin`) rather than at
+/// every start.
+pub const DEMO_TECH_PIN_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$nqmEto1gXDCW4vsDU0UiDg$6vaOGwKbt5qig/o9bKQ8vxVabsbmGe52VsgFcfO9p78";
 /// Price list rows shown for one search.
 const PRICE_ROWS: u32 = 50;
 
@@ -229,7 +233,7 @@ pub enum Msg {
     /// The departments for the floor guide.
     Map(Result<Vec<Department>, HisError>),
     Prepared(Box<Result<Prepared, RunError>>),
-    MaintLogin(Result<crate::maint::Login, String>, Lang),
+    MaintLogin(Result<crate::maint::Login, String>),
     MaintTested(Vec<crate::doctor::TestResult>),
     MaintReconciled(Result<crate::txn::reconcile::Summary, String>),
     MaintRecovered(Result<String, String>),
@@ -330,10 +334,8 @@ impl Backend {
             // Demo mode only (embedded simulators): a known PIN so a
             // newcomer can try the maintenance screens. A real kiosk has
             // no technician until IT configures one.
-            if let Ok(h) = crate::maint::hash_pin(DEMO_TECH_PIN) {
-                tracing::warn!("demo mode: technician \"demo\" has PIN {DEMO_TECH_PIN}");
-                policy.pins.insert("demo".into(), h);
-            }
+            tracing::warn!("demo mode: technician \"demo\" has PIN {DEMO_TECH_PIN}");
+            policy.pins.insert("demo".into(), DEMO_TECH_PIN_HASH.into());
         }
         let maint = crate::maint::Maintenance::open(&app.cfg.kiosk.data_dir, policy)
             .map_err(|e| tracing::error!(error = %e, "maintenance is unavailable"))
@@ -2667,7 +2669,7 @@ impl Controller {
                 self.show(Screen::List);
             }
             Msg::ReportsPrinted(run) => self.reports_printed(run),
-            Msg::MaintLogin(r, _) => self.maint_login(r),
+            Msg::MaintLogin(r) => self.maint_login(r),
             Msg::MaintTested(t) => self.maint_tested(t),
             Msg::MaintReconciled(r) => self.maint_reconciled(r),
             Msg::MaintRecovered(r) => self.maint_recovered(r),

@@ -197,6 +197,23 @@ impl Tour<'_> {
         }
     }
 
+    /// Wait until the list screen shows the list `kind`.
+    fn wait_for_list(&self, step: &str, kind: super::ListKind) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        if self.headless.wait(Duration::from_secs(20), move || {
+            c.flow.borrow().list == Some(kind)
+                && c.window.global::<super::Session>().get_screen() == Screen::List
+        }) {
+            Ok(())
+        } else {
+            Err(ShotError::Stuck {
+                step: step.into(),
+                secs: 20,
+                screen: self.screen(),
+            })
+        }
+    }
+
     pub fn shot(&mut self, name: &str) -> Result<(), ShotError> {
         let path = self.out.join(format!("{}{name}.png", self.prefix));
         self.headless.save_png(&path)?;
@@ -251,17 +268,7 @@ impl Tour<'_> {
         let dept = Self::first_enabled(&w.global::<super::ListPage>().get_items())
             .ok_or_else(|| ShotError::Data("no department".into()))?;
         w.global::<super::ListPage>().invoke_pick(dept.into());
-        let c2 = self.c.clone();
-        if !self.headless.wait(Duration::from_secs(20), move || {
-            c2.flow.borrow().list == Some(super::ListKind::Doctors)
-                && c2.window.global::<super::Session>().get_screen() == Screen::List
-        }) {
-            return Err(ShotError::Stuck {
-                step: "doctors".into(),
-                secs: 20,
-                screen: self.screen(),
-            });
-        }
+        self.wait_for_list("doctors", super::ListKind::Doctors)?;
         self.shot("doctors")?;
         let doc = Self::first_enabled(&w.global::<super::ListPage>().get_items())
             .ok_or_else(|| ShotError::Data("no doctor with places left".into()))?;
@@ -457,17 +464,7 @@ impl Tour<'_> {
         w.global::<super::ListPage>().invoke_pick("bills".into());
         self.wait_for("identify", Screen::Identify)?;
         self.identify(patient)?;
-        let c3 = self.c.clone();
-        if !self.headless.wait(Duration::from_secs(20), move || {
-            c3.flow.borrow().list == Some(super::ListKind::BillHistory)
-                && c3.window.global::<super::Session>().get_screen() == Screen::List
-        }) {
-            return Err(ShotError::Stuck {
-                step: "bill history".into(),
-                secs: 20,
-                screen: self.screen(),
-            });
-        }
+        self.wait_for_list("bill history", super::ListKind::BillHistory)?;
         self.shot("bill-history")?;
         let bill = Self::first_enabled(&w.global::<super::ListPage>().get_items())
             .ok_or_else(|| ShotError::Data("no bill".into()))?;
@@ -500,17 +497,7 @@ impl Tour<'_> {
         let mut found = false;
         for d in depts {
             w.global::<super::ListPage>().invoke_pick(d.into());
-            let c2 = self.c.clone();
-            if !self.headless.wait(Duration::from_secs(20), move || {
-                c2.flow.borrow().list == Some(super::ListKind::Doctors)
-                    && c2.window.global::<super::Session>().get_screen() == Screen::List
-            }) {
-                return Err(ShotError::Stuck {
-                    step: "doctors".into(),
-                    secs: 20,
-                    screen: self.screen(),
-                });
-            }
+            self.wait_for_list("doctors", super::ListKind::Doctors)?;
             if let Some(doc) = Self::first_enabled(&w.global::<super::ListPage>().get_items()) {
                 w.global::<super::ListPage>().invoke_pick(doc.into());
                 found = true;
