@@ -171,6 +171,9 @@ pub struct Maintenance {
     pub max_failures: u32,
     pub lockout_secs: u64,
     pub idle_timeout_secs: u32,
+    /// Out-of-service notices a technician can choose besides the built-in
+    /// ones (`crate::maint::builtin_notices`): `{ id, zh, en }`.
+    pub notices: Vec<crate::maint::Choice>,
 }
 
 impl Maintenance {
@@ -650,6 +653,42 @@ impl Config {
         if self.maintenance.lockout_secs == 0 {
             bad("maintenance.lockout_secs", "must be at least 1".into());
         }
+        let mut seen: Vec<String> = crate::maint::builtin_notices()
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        for (i, n) in self.maintenance.notices.iter().enumerate() {
+            let key = format!("maintenance.notices[{i}]");
+            if !ident(&n.id) {
+                bad(
+                    &format!("{key}.id"),
+                    "must be 1-64 letters, digits, '-' or '_'".into(),
+                );
+            } else if seen.contains(&n.id) {
+                bad(
+                    &format!("{key}.id"),
+                    format!(
+                        "{:?} is already taken (built-in notices: {})",
+                        n.id,
+                        crate::maint::builtin_notices()
+                            .iter()
+                            .map(|n| n.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            seen.push(n.id.clone());
+            for (lang, text) in [("zh", &n.zh), ("en", &n.en)] {
+                let len = text.trim().chars().count();
+                if len == 0 || len > 200 {
+                    bad(
+                        &format!("{key}.{lang}"),
+                        "must be 1-200 characters: the whole notice patients read".into(),
+                    );
+                }
+            }
+        }
         for (name, d) in self.devices.iter() {
             let drivers = Devices::drivers_for(name);
             if !drivers.contains(&d.driver.as_str()) {
@@ -938,18 +977,30 @@ impl Config {
     /// one software version, a changed fingerprint means changed settings.
     pub fn fingerprint(&self) -> String {
         use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            format!("{:?}", self.redacted()).as_bytes(),
+        ))
+    }
+
+    /// This configuration with its secrets (tokens, the payment key and the
+    /// technicians' PIN hashes) replaced by a marker: what `config show`
+    /// prints and the fingerprint hashes.
+    pub fn redacted(&self) -> Config {
         let mut c = self.clone();
         for secret in [
             &mut c.his.token,
             &mut c.pay.kiosk_key,
             &mut c.status.token,
             &mut c.fleet.token,
-        ] {
+        ]
+        .into_iter()
+        .chain(c.maintenance.technicians.values_mut())
+        {
             if !secret.is_empty() {
                 *secret = "<secret>".into();
             }
         }
-        hex::encode(sha2::Sha256::digest(format!("{c:?}").as_bytes()))
+        c
     }
 
     /// Timeout for one HIS operation: its own entry, else read or write.
@@ -1350,6 +1401,68 @@ mod tests {
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["maintenance.technicians.tech01"], "{problems:#?}");
         assert!(problems[0].to_string().contains("argon2id"));
+    }
+
+    #[test]
+    fn configured_notices_are_checked() {
+        let f = file(
+            "[maintenance]\nnotices = [\n\
+             { id = \"back-at-two\", zh = \"本机下午两点恢复服务。\", en = \"Back at 2 pm.\" },\n\
+             { id = \"paper\", zh = \"纸\", en = \"Paper\" },\n\
+             { id = \"blank\", zh = \" \", en = \"Blank\" },\n\
+             { id = \"back-at-two\", zh = \"又\", en = \"Again\" },\n]\n",
+        );
+        let problems = check_files(&[f.path().into()]);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "maintenance.notices[1].id",
+                "maintenance.notices[2].zh",
+                "maintenance.notices[3].id"
+            ],
+            "{problems:#?}"
+        );
+        assert!(problems[0].to_string().contains("already taken"));
+        let ok = file(
+            "[maintenance]\nnotices = [{ id = \"back-at-two\", zh = \"本机下午两点恢复服务。\", en = \"Back at 2 pm.\" }]\n",
+        );
+        let cfg = load(&[ok.path().into()], std::iter::empty()).unwrap();
+        let all = crate::maint::notices(&cfg.maintenance.notices);
+        assert_eq!(all.len(), 5);
+        assert_eq!(
+            crate::maint::notice(&cfg.maintenance.notices, "back-at-two").en,
+            "Back at 2 pm."
+        );
+        assert_eq!(
+            crate::maint::notice(&cfg.maintenance.notices, "gone").id,
+            crate::maint::DEFAULT_NOTICE,
+            "a notice removed from config falls back to the general one"
+        );
+    }
+
+    #[test]
+    fn redacted_hides_tokens_keys_and_pin_hashes() {
+        let mut c = load(&[], std::iter::empty::<(String, String)>()).unwrap();
+        c.his.token = "his-token-1".into();
+        c.pay.kiosk_key = "abcdef0123".into();
+        c.status.token = "status-token-2".into();
+        c.fleet.token = "fleet-token-3".into();
+        c.maintenance.technicians.insert(
+            "tech01".into(),
+            "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA".into(),
+        );
+        let shown = format!("{:?}", c.redacted());
+        for s in [
+            "his-token-1",
+            "abcdef0123",
+            "status-token-2",
+            "fleet-token-3",
+            "argon2id$",
+        ] {
+            assert!(!shown.contains(s), "{s} shown");
+        }
+        assert!(shown.contains("tech01"), "who is shown, not their hash");
     }
 
     #[test]

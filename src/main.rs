@@ -66,7 +66,8 @@ enum Command {
     /// ledger. Exit status 1 when a mismatch is unexplained.
     Reconcile(ReconcileArgs),
     /// Render every screen to PNG through the software renderer (both
-    /// languages, elderly mode, portrait and landscape), with the demo data.
+    /// languages, elderly mode, portrait and landscape), with the demo data:
+    /// always on the embedded simulators, in a temporary data directory.
     Screenshot {
         /// Directory for the PNG files.
         #[arg(long)]
@@ -213,7 +214,7 @@ enum ConfigCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the effective configuration's main values.
+    /// Print the effective configuration, secrets masked.
     Show,
     /// Compare two configurations key by key (each one file, or layers
     /// joined with ':', over the defaults). Exit status 1 when they differ.
@@ -296,7 +297,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: ConfigCommand::Show,
         } => {
             let cfg = load_config(&cli.config, &cli.trusted_keys)?;
-            println!("{cfg:#?}");
+            println!("{:#?}", cfg.redacted());
             Ok(ExitCode::SUCCESS)
         }
         Command::HisSim(args) => {
@@ -353,14 +354,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Screenshot { out } => {
             let cfg = load_config(&cli.config, &cli.trusted_keys)?;
             kiosk::logging::init("warn");
+            // The tour plays patients through every service: it runs on the
+            // embedded simulators in a data directory of its own, never on a
+            // kiosk's journal, HIS or printers (and so can run again).
+            let data =
+                std::env::temp_dir().join(format!("kiosk-screenshot-{}", std::process::id()));
+            let cfg = kiosk::ui::screenshot::tour_config(cfg, &data);
             let rt = tokio_runtime()?;
             let app = rt.block_on(App::start(cfg))?;
-            let shots = kiosk::ui::screenshot::run(&app, rt.handle().clone(), &out)?;
+            let shots = kiosk::ui::screenshot::run(&app, rt.handle().clone(), &out);
+            rt.block_on(app.shutdown());
+            let _ = std::fs::remove_dir_all(&data);
+            let shots = shots?;
             for s in &shots {
                 println!("{}", s.display());
             }
             println!("{} screenshots in {}", shots.len(), out.display());
-            rt.block_on(app.shutdown());
             Ok(ExitCode::SUCCESS)
         }
         Command::Maint {

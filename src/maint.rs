@@ -16,6 +16,106 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// A fixed text a technician picks on the kiosk (which has no keyboard):
+/// an out-of-service notice patients see, or how a transaction waiting for
+/// staff was resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+}
+
+impl Choice {
+    fn of(id: &str, zh: &str, en: &str) -> Choice {
+        Choice {
+            id: id.into(),
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
+
+    /// Both languages, for records read by either (the journal's note).
+    pub fn both(&self) -> String {
+        format!("{}: {} / {}", self.id, self.zh, self.en)
+    }
+}
+
+/// The notice shown when none was chosen (and for an id no longer known).
+pub const DEFAULT_NOTICE: &str = "serviced";
+
+/// The built-in out-of-service notices; `maintenance.notices` adds more.
+pub fn builtin_notices() -> Vec<Choice> {
+    vec![
+        Choice::of(
+            DEFAULT_NOTICE,
+            "本机维护中，暂停服务。请使用其他自助机或到人工窗口办理。",
+            "This kiosk is being serviced. Please use another kiosk or a staffed window.",
+        ),
+        Choice::of(
+            "paper",
+            "本机正在更换打印纸，暂停服务。请使用其他自助机或到人工窗口办理。",
+            "This kiosk's printer paper is being replaced. Please use another kiosk or a staffed window.",
+        ),
+        Choice::of(
+            "network",
+            "本机暂时无法连接医院系统，暂停服务。请使用其他自助机或到人工窗口办理。",
+            "This kiosk cannot reach the hospital system right now. Please use another kiosk or a staffed window.",
+        ),
+        Choice::of(
+            "closed",
+            "现在不是本机的服务时间。请到人工窗口办理。",
+            "This kiosk is closed at this hour. Please go to a staffed window.",
+        ),
+    ]
+}
+
+/// Every notice a technician can choose: the built-in ones, then the
+/// configured ones.
+pub fn notices(configured: &[Choice]) -> Vec<Choice> {
+    let mut all = builtin_notices();
+    all.extend(configured.iter().cloned());
+    all
+}
+
+/// The notice with id `id` (the general one when it is no longer known,
+/// say after a config change).
+pub fn notice(configured: &[Choice], id: &str) -> Choice {
+    let all = notices(configured);
+    all.iter()
+        .find(|n| n.id == id)
+        .or_else(|| all.iter().find(|n| n.id == DEFAULT_NOTICE))
+        .cloned()
+        .expect("the default notice is built in")
+}
+
+/// How a technician can record a `NeedsStaff` transaction as resolved.
+pub fn resolutions() -> Vec<Choice> {
+    vec![
+        Choice::of(
+            "refunded",
+            "已在窗口人工退款",
+            "Refunded to the patient at the window",
+        ),
+        Choice::of(
+            "completed",
+            "已在窗口为患者补办完成",
+            "Completed for the patient at the window",
+        ),
+        Choice::of(
+            "not-charged",
+            "已核实患者未被扣款",
+            "Checked: the patient was not charged",
+        ),
+        Choice::of(
+            "finance",
+            "患者未到场，已转财务处理",
+            "The patient did not come; passed to the finance office",
+        ),
+    ]
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MaintError {
     #[error("the maintenance database {path}: {source}")]
@@ -180,10 +280,13 @@ impl Maintenance {
         Ok(())
     }
 
-    /// Whether a technician put the kiosk out of service (kept across
-    /// restarts: a kiosk under repair stays closed to patients).
-    pub fn out_of_service(&self) -> bool {
-        self.db()
+    /// The notice (its id) a technician put the kiosk out of service with,
+    /// or `None` while it serves patients. Kept across restarts: a kiosk
+    /// under repair stays closed to patients. ("1" is what versions before
+    /// the choice of notices stored: the general maintenance notice.)
+    pub fn out_of_service(&self) -> Option<String> {
+        let v = self
+            .db()
             .query_row(
                 "SELECT value FROM setting WHERE key = 'out_of_service'",
                 [],
@@ -191,15 +294,20 @@ impl Maintenance {
             )
             .optional()
             .ok()
-            .flatten()
-            .is_some_and(|v| v == "1")
+            .flatten()?;
+        match v.as_str() {
+            "" | "0" => None,
+            "1" => Some(DEFAULT_NOTICE.to_string()),
+            _ => Some(v),
+        }
     }
 
-    pub fn set_out_of_service(&self, on: bool) -> Result<(), MaintError> {
+    /// Out of service with notice `notice`, or back in service (`None`).
+    pub fn set_out_of_service(&self, notice: Option<&str>) -> Result<(), MaintError> {
         self.db().execute(
             "INSERT INTO setting (key, value) VALUES ('out_of_service', ?1)
              ON CONFLICT(key) DO UPDATE SET value = ?1",
-            [if on { "1" } else { "0" }],
+            [notice.unwrap_or("")],
         )?;
         Ok(())
     }
@@ -329,13 +437,21 @@ mod tests {
     fn out_of_service_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let m = Maintenance::open(dir.path(), policy()).unwrap();
-        assert!(!m.out_of_service());
-        m.set_out_of_service(true).unwrap();
+        assert_eq!(m.out_of_service(), None);
+        m.set_out_of_service(Some("paper")).unwrap();
         drop(m);
         let m = Maintenance::open(dir.path(), policy()).unwrap();
-        assert!(m.out_of_service());
-        m.set_out_of_service(false).unwrap();
-        assert!(!m.out_of_service());
+        assert_eq!(m.out_of_service().as_deref(), Some("paper"));
+        m.set_out_of_service(None).unwrap();
+        assert_eq!(m.out_of_service(), None);
+        // What an earlier version stored reads as the general notice.
+        m.db()
+            .execute(
+                "UPDATE setting SET value = '1' WHERE key = 'out_of_service'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(m.out_of_service().as_deref(), Some(DEFAULT_NOTICE));
     }
 
     #[test]

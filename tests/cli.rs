@@ -448,3 +448,28 @@ fn config_diff_shows_what_changes_and_hides_secrets() {
         .unwrap();
     assert!(same.status.success());
 }
+
+#[test]
+fn config_show_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("k.toml");
+    std::fs::write(
+        &f,
+        "[his]\ntoken = \"gamma-secret\"\n[status]\ntoken = \"delta-secret\"\n",
+    )
+    .unwrap();
+    let out = kiosk()
+        .arg("--config")
+        .arg(&f)
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("idle_timeout_secs"), "{text}");
+    assert!(text.contains("<secret>"), "{text}");
+    assert!(
+        !text.contains("gamma-secret") && !text.contains("delta-secret"),
+        "{text}"
+    );
+}

@@ -63,6 +63,22 @@ fn his_fault(k: &Kiosk, fault: Option<serde_json::Value>) {
     assert!(r.status().is_success(), "{}", r.status());
 }
 
+/// The same for the embedded payment simulator.
+fn pay_fault(k: &Kiosk, fault: Option<serde_json::Value>) {
+    let url = format!("http://{}/sim/faults", k.app.pay_sim.as_ref().unwrap().addr);
+    let r = k.rt.block_on(async {
+        let c = reqwest::Client::new();
+        match fault {
+            Some(f) => c.post(&url).json(&f),
+            None => c.delete(&url),
+        }
+        .send()
+        .await
+        .unwrap()
+    });
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 fn screen(c: &Controller) -> Screen {
     c.window.global::<Session>().get_screen()
 }
@@ -438,6 +454,24 @@ fn every_flow_headless() {
     assert!(!r.get_has_map(), "a cancellation sends nobody anywhere");
     c.window.global::<Session>().invoke_home();
 
+    // --- A refund the channel refuses: the patient goes to a window and the
+    // transaction waits for staff (resolved in maintenance below). ---
+    pay_fault(
+        &k,
+        Some(
+            serde_json::json!({"operation": "createRefund", "kind": "error",
+            "status": 409, "code": "INVALID_STATE", "times": null}),
+        ),
+    );
+    tour.book_and_cancel(27).unwrap();
+    pay_fault(&k, None);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_message().contains("窗口"), "{}", r.get_message());
+    let staff = k.app.runner.with_journal(|j| j.needing_staff()).unwrap();
+    assert_eq!(staff.len(), 1, "{staff:?}");
+    let staff_id = staff[0].id;
+    c.window.global::<Session>().invoke_home();
+
     // --- A slow lookup can be cancelled; its late answer is dropped. ---
     c.window.global::<Session>().invoke_home();
     his_fault(
@@ -676,14 +710,56 @@ fn every_flow_headless() {
     assert!(totals.iter().any(|t| t == "当日挂号"), "{totals:?}");
     s.invoke_back();
     wait(&h, &c, Screen::List);
-    // Out of service: every tile off with the notice, then back.
+    // The refund the channel refused: resolved with how it was handled.
+    c.window.global::<ListPage>().invoke_pick("txns".into());
+    wait(&h, &c, Screen::List);
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(staff_id.to_string().into());
+    wait(&h, &c, Screen::Detail);
+    c.window.global::<DetailPage>().invoke_act();
+    wait(&h, &c, Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 4);
+    c.window.global::<ListPage>().invoke_pick("refunded".into());
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(
+        r.get_ok() && r.get_message().contains("人工退款"),
+        "{}",
+        r.get_message()
+    );
+    assert!(k
+        .app
+        .runner
+        .with_journal(|j| j.needing_staff())
+        .unwrap()
+        .is_empty());
+    let (who, note, _) = k
+        .app
+        .runner
+        .with_journal(|j| j.resolution(staff_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(who, "tech01");
+    assert!(
+        note.starts_with("refunded:") && note.contains("Refunded"),
+        "{note}"
+    );
+    r.invoke_done();
+    wait(&h, &c, Screen::List);
+    // Out of service with the notice chosen: every tile off, the banner
+    // says why; then back.
     c.window.global::<ListPage>().invoke_pick("service".into());
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 4);
+    c.window.global::<ListPage>().invoke_pick("paper".into());
     assert!(c
         .window
         .global::<HomePage>()
         .get_tiles()
         .iter()
-        .all(|t| !t.enabled && t.reason.contains("维护")));
+        .all(|t| !t.enabled && t.reason.contains("暂停服务")));
+    assert!(c.window.global::<HomePage>().get_closed());
+    assert!(s.get_notice().contains("打印纸"), "{}", s.get_notice());
     c.window.global::<ListPage>().invoke_pick("service".into());
     assert!(c
         .window
@@ -691,6 +767,7 @@ fn every_flow_headless() {
         .get_tiles()
         .iter()
         .all(|t| t.enabled));
+    assert!(s.get_notice().contains("不收现金"), "{}", s.get_notice());
     // Idle logs the technician out.
     for _ in 0..5 {
         c.tick();
@@ -714,6 +791,7 @@ fn every_flow_headless() {
         ("tech01", "login"),
         ("tech01", "test-print"),
         ("tech01", "paper-replaced"),
+        ("tech01", "resolve"),
         ("tech01", "out-of-service"),
         ("tech01", "back-in-service"),
         ("tech01", "logout"),

@@ -81,8 +81,8 @@ const MENU: [(&str, L, L); 13] = [
         "service",
         L("暂停 / 恢复服务", "Out of service / back"),
         L(
-            "暂停时患者看到维护提示",
-            "Patients see a maintenance notice",
+            "暂停时患者看到所选的提示",
+            "Patients see the notice you choose",
         ),
     ),
     (
@@ -262,7 +262,19 @@ impl Controller {
         self.audit(&who, action, detail);
     }
 
+    /// The maintenance menu, as the root of what Back goes through: a menu
+    /// reached again after an action does not send Back into that action.
     pub(super) fn maint_menu(&self) {
+        {
+            let mut f = self.flow.borrow_mut();
+            if let Some(i) = f
+                .history
+                .iter()
+                .position(|(s, k)| *s == Screen::List && *k == Some(ListKind::Maint))
+            {
+                f.history.truncate(i);
+            }
+        }
         self.render_maint_menu();
         self.show(Screen::List);
     }
@@ -286,7 +298,7 @@ impl Controller {
                 right: match *id {
                     "txns" if staff + open > 0 => (staff + open).to_string(),
                     "paper" => paper_left(lang, &self.be.devices.paper.estimate()),
-                    "service" if *self.out_of_service.borrow() => {
+                    "service" if self.out_of_service.borrow().is_some() => {
                         t(lang, L("已暂停", "Out of service")).to_string()
                     }
                     _ => "›".into(),
@@ -319,6 +331,149 @@ impl Controller {
             L("", ""),
         );
         self.step(0);
+    }
+
+    /// The notices a technician can put the kiosk out of service with.
+    pub(super) fn render_maint_notices(&self) {
+        let lang = self.l();
+        let items = crate::maint::notices(&self.cfg.maintenance.notices)
+            .into_iter()
+            .map(|n| Choice {
+                id: n.id.into(),
+                title: match lang {
+                    Lang::Zh => n.zh,
+                    Lang::En => n.en,
+                }
+                .into(),
+                detail: "".into(),
+                right: "›".into(),
+                enabled: true,
+                selected: false,
+            })
+            .collect();
+        self.set_list(
+            ListKind::MaintNotices,
+            L(
+                "暂停服务：患者看到的提示",
+                "Out of service: what patients see",
+            ),
+            t(
+                lang,
+                L(
+                    "选择一条提示。所有业务将暂停，直到恢复服务。",
+                    "Choose a notice. Every service stays off until you bring the kiosk back.",
+                ),
+            )
+            .to_string(),
+            items,
+            L("", ""),
+        );
+    }
+
+    /// Out of service with notice `id` (from the notices list).
+    pub(super) fn maint_out_of_service(&self, id: &str) {
+        if !self.in_maintenance() {
+            return;
+        }
+        if !crate::maint::notices(&self.cfg.maintenance.notices)
+            .iter()
+            .any(|n| n.id == id)
+        {
+            return;
+        }
+        self.set_out_of_service(Some(id));
+        self.maint_menu();
+    }
+
+    /// Put the kiosk out of service with a notice, or back (`None`): kept
+    /// across restarts, audited, and shown on the home screen at once.
+    fn set_out_of_service(&self, notice: Option<&str>) {
+        *self.out_of_service.borrow_mut() = notice.map(str::to_string);
+        if let Some(m) = &self.be.maint {
+            if let Err(e) = m.set_out_of_service(notice) {
+                tracing::error!(error = %e, "out-of-service not saved");
+            }
+        }
+        match notice {
+            Some(id) => self.audit_action("out-of-service", id),
+            None => self.audit_action("back-in-service", ""),
+        }
+        self.refresh_tiles();
+        self.refresh_notice();
+    }
+
+    /// How the transaction being resolved was handled, to choose from.
+    pub(super) fn render_maint_resolutions(&self) {
+        let lang = self.l();
+        let id = self.flow.borrow().maint_resolving.unwrap_or_default();
+        let items = crate::maint::resolutions()
+            .into_iter()
+            .map(|r| Choice {
+                id: r.id.into(),
+                title: match lang {
+                    Lang::Zh => r.zh,
+                    Lang::En => r.en,
+                }
+                .into(),
+                detail: "".into(),
+                right: "›".into(),
+                enabled: true,
+                selected: false,
+            })
+            .collect();
+        self.set_list(
+            ListKind::MaintResolutions,
+            L("如何处理的？", "How was it handled?"),
+            match lang {
+                Lang::Zh => format!("交易 #{id}：所选内容会和您的编号、时间一起记录。"),
+                Lang::En => format!(
+                    "Transaction #{id}: what you choose is recorded with your id and the time."
+                ),
+            },
+            items,
+            L("", ""),
+        );
+    }
+
+    /// Record the transaction being resolved as handled the way `how` says.
+    pub(super) fn maint_resolve(&self, how: &str) {
+        if !self.in_maintenance() {
+            return;
+        }
+        let Some(id) = self.flow.borrow().maint_resolving else {
+            return;
+        };
+        let Some(how) = crate::maint::resolutions()
+            .into_iter()
+            .find(|r| r.id == how)
+        else {
+            return;
+        };
+        let who = self.tech.borrow().clone().unwrap_or_default();
+        let now = chrono::Utc::now().to_rfc3339();
+        let r = self
+            .be
+            .runner
+            .with_journal(|j| j.resolve(id, &who, &how.both(), &now));
+        self.audit_action("resolve", &format!("txn {id}: {}", how.id));
+        self.flow.borrow_mut().maint_resolving = None;
+        match r {
+            Ok(()) => {
+                self.flow.borrow_mut().maint_txns.retain(|t| t.id != id);
+                self.maint_result(
+                    true,
+                    L("已标记解决", "Marked resolved"),
+                    format!(
+                        "#{id} · {}",
+                        match self.l() {
+                            Lang::Zh => how.zh,
+                            Lang::En => how.en,
+                        }
+                    ),
+                )
+            }
+            Err(e) => self.maint_result(false, L("未能标记", "Not marked"), e.to_string()),
+        }
     }
 
     /// The transactions list again (Back from one of them).
@@ -478,6 +633,8 @@ impl Controller {
                     v
                 });
                 self.flow.borrow_mut().maint_txns = list;
+                // Back comes to the menu (rendering replaces its list kind).
+                self.remember(Screen::List);
                 self.render_maint_txns();
                 self.show(Screen::List);
             }
@@ -522,23 +679,14 @@ impl Controller {
                 });
             }
             "service" => {
-                let now_out = !*self.out_of_service.borrow();
-                *self.out_of_service.borrow_mut() = now_out;
-                if let Some(m) = &self.be.maint {
-                    if let Err(e) = m.set_out_of_service(now_out) {
-                        tracing::error!(error = %e, "out-of-service not saved");
-                    }
+                if self.out_of_service.borrow().is_some() {
+                    self.set_out_of_service(None);
+                    self.maint_menu();
+                } else {
+                    self.remember(Screen::List);
+                    self.render_maint_notices();
+                    self.show(Screen::List);
                 }
-                self.audit_action(
-                    if now_out {
-                        "out-of-service"
-                    } else {
-                        "back-in-service"
-                    },
-                    "",
-                );
-                self.refresh_tiles();
-                self.maint_menu();
             }
             "log" => {
                 let rows = crate::logging::recent(40)
@@ -659,10 +807,7 @@ impl Controller {
         );
         let d = self.window.global::<DetailPage>();
         if t.state == TxnState::NeedsStaff {
-            d.set_action(self.tr(L(
-                "已在窗口处理，标记解决",
-                "Handled at the window: resolve",
-            )));
+            d.set_action(self.tr(L("标记已解决…", "Mark resolved…")));
             d.set_action2(self.tr(L("补打凭证", "Reprint voucher")));
             self.flow.borrow_mut().detail_action = Some(DetailAction::MaintResolve(id));
         } else {
@@ -675,21 +820,9 @@ impl Controller {
     pub(super) fn maint_detail_action(&self, action: DetailAction, second: bool) {
         match (action, second) {
             (DetailAction::MaintResolve(id), false) => {
-                let who = self.tech.borrow().clone().unwrap_or_default();
-                let now = chrono::Utc::now().to_rfc3339();
-                let r = self
-                    .be
-                    .runner
-                    .with_journal(|j| j.resolve(id, &who, "handled at the staffed window", &now));
-                self.audit_action("resolve", &format!("txn {id}"));
-                match r {
-                    Ok(()) => self.maint_result(
-                        true,
-                        L("已标记解决", "Marked resolved"),
-                        format!("#{id}"),
-                    ),
-                    Err(e) => self.maint_result(false, L("未能标记", "Not marked"), e.to_string()),
-                }
+                self.flow.borrow_mut().maint_resolving = Some(id);
+                self.render_maint_resolutions();
+                self.show(Screen::List);
             }
             (DetailAction::MaintResolve(id), true) => {
                 self.audit_action("reprint-voucher", &format!("txn {id}"));

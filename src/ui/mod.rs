@@ -206,6 +206,10 @@ enum ListKind {
     BillHistory,
     Maint,
     MaintTxns,
+    /// The out-of-service notices to choose from.
+    MaintNotices,
+    /// How a `NeedsStaff` transaction was resolved.
+    MaintResolutions,
     Queue,
     Reports,
     Cancellable,
@@ -277,6 +281,8 @@ struct Flow {
     detail_action: Option<DetailAction>,
     /// The transactions on the maintenance list.
     maint_txns: Vec<crate::txn::Txn>,
+    /// The `NeedsStaff` transaction whose resolution is being chosen.
+    maint_resolving: Option<i64>,
     /// Where the patient goes next (the floor guide marks it).
     destination: Option<Location>,
     service: Option<Service>,
@@ -390,8 +396,8 @@ pub struct Controller {
     pin: RefCell<String>,
     /// The technician logged in, if any.
     tech: RefCell<Option<String>>,
-    /// Set by a technician: every service is off with a notice.
-    out_of_service: RefCell<bool>,
+    /// Set by a technician: every service is off with this notice (its id).
+    out_of_service: RefCell<Option<String>>,
     /// The scanner test's deadline while it waits for a code.
     scan_test: RefCell<Option<std::time::Instant>>,
     /// When the current session left the home screen (busy time), and
@@ -403,7 +409,7 @@ pub struct Controller {
 impl Controller {
     /// Build the window and its controller (no event loop, no threads yet).
     pub fn new(cfg: crate::config::Config, be: Backend) -> Result<Rc<Controller>, UiError> {
-        let out_of_service = be.maint.as_ref().is_some_and(|m| m.out_of_service());
+        let out_of_service = be.maint.as_ref().and_then(|m| m.out_of_service());
         let window = KioskWindow::new()?;
         let lang = Lang::from_code(&cfg.ui.default_language);
         let c = Rc::new(Controller {
@@ -867,6 +873,7 @@ impl Controller {
             matches!(screen, Screen::Home | Screen::Identify)
                 && self.flow.borrow().patient.is_none()
                 && !self.in_maintenance()
+                && self.out_of_service.borrow().is_none()
                 && !self.window.global::<IdentifyPage>().get_pin(),
             Ordering::SeqCst,
         );
@@ -874,7 +881,7 @@ impl Controller {
             matches!(
                 screen,
                 Screen::Identify | Screen::PayScan | Screen::PayMethod | Screen::Home
-            ),
+            ) && !(screen == Screen::Home && self.out_of_service.borrow().is_some()),
             Ordering::SeqCst,
         );
     }
@@ -993,8 +1000,10 @@ impl Controller {
         self.touch();
         s.set_screen(Screen::Home);
         self.flow.borrow_mut().history.clear();
-        self.want_card.store(true, Ordering::SeqCst);
-        self.want_scan.store(true, Ordering::SeqCst);
+        // Out of service, a card or a code on the home screen starts nothing.
+        let open = self.out_of_service.borrow().is_none();
+        self.want_card.store(open, Ordering::SeqCst);
+        self.want_scan.store(open, Ordering::SeqCst);
     }
 
     fn go_back(&self) {
@@ -1038,17 +1047,9 @@ impl Controller {
     /// Why `service` is out of service now (a device it needs is in
     /// fault), or `None`.
     fn blocked(&self, service: Service) -> Option<String> {
-        if *self.out_of_service.borrow() {
-            return Some(
-                t(
-                    self.l(),
-                    L(
-                        "本机维护中，暂停服务。请使用其他自助机或到人工窗口办理。",
-                        "This kiosk is being serviced. Please use another kiosk or a staffed window.",
-                    ),
-                )
-                .to_string(),
-            );
+        if self.out_of_service.borrow().is_some() {
+            // The whole notice is in the banner below the tiles.
+            return Some(self.tr(L("暂停服务", "Out of service")).to_string());
         }
         let (health, zh, en) = match service.needs()? {
             Needs::ReceiptPrinter => (
@@ -1100,16 +1101,33 @@ impl Controller {
                 reason: reason.unwrap_or_default().into(),
             });
         }
-        self.window
-            .global::<HomePage>()
-            .set_tiles(ModelRc::new(VecModel::from(tiles)));
+        let home = self.window.global::<HomePage>();
+        home.set_tiles(ModelRc::new(VecModel::from(tiles)));
+        home.set_closed(self.out_of_service.borrow().is_some());
     }
 
+    /// The notice patients read while a technician has the kiosk out of
+    /// service, in the current language.
+    fn out_of_service_notice(&self) -> Option<String> {
+        let id = self.out_of_service.borrow().clone()?;
+        let n = crate::maint::notice(&self.cfg.maintenance.notices, &id);
+        Some(match self.l() {
+            Lang::Zh => n.zh,
+            Lang::En => n.en,
+        })
+    }
+
+    /// The banner under the tiles: the out-of-service notice, else what
+    /// the kiosk takes.
     fn refresh_notice(&self) {
-        self.window.global::<Session>().set_notice(self.tr(L(
-            "本机仅支持微信、支付宝、银联及医保支付，不收现金。",
-            "Cashless kiosk: WeChat Pay, Alipay, UnionPay and insurance only.",
-        )));
+        let text = self.out_of_service_notice().unwrap_or_else(|| {
+            self.tr(L(
+                "本机仅支持微信、支付宝、银联及医保支付，不收现金。",
+                "Cashless kiosk: WeChat Pay, Alipay, UnionPay and insurance only.",
+            ))
+            .to_string()
+        });
+        self.window.global::<Session>().set_notice(text.into());
     }
 
     fn open(&self, s: Service) {
@@ -1722,6 +1740,8 @@ impl Controller {
             }
             ListKind::Maint => self.render_maint_menu(),
             ListKind::MaintTxns => self.render_maint_txns(),
+            ListKind::MaintNotices => self.render_maint_notices(),
+            ListKind::MaintResolutions => self.render_maint_resolutions(),
         }
     }
 
@@ -1857,6 +1877,8 @@ impl Controller {
                 }
             }
             Some(ListKind::Maint) => self.maint_pick(id),
+            Some(ListKind::MaintNotices) => self.maint_out_of_service(id),
+            Some(ListKind::MaintResolutions) => self.maint_resolve(id),
             Some(ListKind::MaintTxns) => {
                 if let Ok(n) = id.parse() {
                     self.maint_txn(n);

@@ -556,26 +556,7 @@ impl Tour<'_> {
     pub fn maintenance(&mut self) -> Result<(), ShotError> {
         let c = self.c.clone();
         let w = &c.window;
-        for _ in 0..5 {
-            w.global::<super::Session>().invoke_logo_tapped();
-        }
-        self.wait_for("technician login", Screen::Identify)?;
-        for d in super::DEMO_TECH_PIN.chars() {
-            w.global::<super::IdentifyPage>()
-                .invoke_key(d.to_string().into());
-        }
-        self.shot("maint-pin")?;
-        w.global::<super::IdentifyPage>().invoke_submit();
-        let c2 = self.c.clone();
-        if !self.headless.wait(Duration::from_secs(20), move || {
-            c2.window.global::<super::Session>().get_maint()
-        }) {
-            return Err(ShotError::Data(format!(
-                "maintenance login: {}",
-                w.global::<super::IdentifyPage>().get_error()
-            )));
-        }
-        self.wait_for("maintenance menu", Screen::List)?;
+        self.maint_login(true)?;
         self.shot("maint-menu")?;
         for (id, shot) in [("devices", "maint-devices"), ("totals", "maint-totals")] {
             w.global::<super::ListPage>().invoke_pick(id.into());
@@ -587,8 +568,49 @@ impl Tour<'_> {
         w.global::<super::ListPage>().invoke_pick("txns".into());
         self.wait_for("transactions", Screen::List)?;
         self.shot("maint-txns")?;
+        w.global::<super::Session>().invoke_back();
+        self.wait_for_list("maintenance menu", super::ListKind::Maint)?;
+        // Out of service: the notices, then what patients see.
+        w.global::<super::ListPage>().invoke_pick("service".into());
+        self.wait_for_list("notices", super::ListKind::MaintNotices)?;
+        self.shot("maint-notices")?;
+        w.global::<super::ListPage>().invoke_pick("paper".into());
+        self.wait_for_list("maintenance menu", super::ListKind::Maint)?;
+        w.global::<super::Session>().invoke_home();
+        self.wait_for("home", Screen::Home)?;
+        self.shot("home-out-of-service")?;
+        self.maint_login(false)?;
+        w.global::<super::ListPage>().invoke_pick("service".into());
         w.global::<super::Session>().invoke_home();
         Ok(())
+    }
+
+    /// Five taps on the logo and the demo technician PIN.
+    fn maint_login(&mut self, shot: bool) -> Result<(), ShotError> {
+        let c = self.c.clone();
+        let w = &c.window;
+        for _ in 0..5 {
+            w.global::<super::Session>().invoke_logo_tapped();
+        }
+        self.wait_for("technician login", Screen::Identify)?;
+        for d in super::DEMO_TECH_PIN.chars() {
+            w.global::<super::IdentifyPage>()
+                .invoke_key(d.to_string().into());
+        }
+        if shot {
+            self.shot("maint-pin")?;
+        }
+        w.global::<super::IdentifyPage>().invoke_submit();
+        let c2 = self.c.clone();
+        if !self.headless.wait(Duration::from_secs(20), move || {
+            c2.window.global::<super::Session>().get_maint()
+        }) {
+            return Err(ShotError::Data(format!(
+                "maintenance login: {}",
+                w.global::<super::IdentifyPage>().get_error()
+            )));
+        }
+        self.wait_for_list("maintenance menu", super::ListKind::Maint)
     }
 
     /// The queue position of the seeded patient waiting today.
@@ -660,6 +682,26 @@ pub fn demo_app(
 
 /// `kiosk screenshot --out DIR`: every screen, both languages, elderly mode,
 /// portrait and landscape.
+/// `cfg` made safe for the tour: the hospital's look and settings kept, but
+/// HIS, payment and every device on the embedded simulators, with the data
+/// under `data_dir` (the tour books, pays and prints as patients would).
+pub fn tour_config(mut cfg: crate::config::Config, data_dir: &Path) -> crate::config::Config {
+    cfg.kiosk.data_dir = data_dir.to_path_buf();
+    cfg.his.mode = crate::config::HisMode::Embedded;
+    cfg.pay.mode = crate::config::PayMode::Embedded;
+    let d = &mut cfg.devices;
+    for dev in [
+        &mut d.receipt_printer,
+        &mut d.id_card_reader,
+        &mut d.health_card_reader,
+        &mut d.scanner,
+        &mut d.report_printer,
+    ] {
+        dev.driver = "simulator".into();
+    }
+    cfg
+}
+
 pub fn run(
     app: &crate::app::App,
     rt: tokio::runtime::Handle,
