@@ -404,7 +404,7 @@ pub fn render_metrics(s: &Snapshot, metrics: &Metrics) -> String {
     e.family(
         "kiosk_transactions_needing_staff",
         Kind::Gauge,
-        "Transactions in needs_staff, of any day.",
+        "Transactions in needs_staff, of any day, not yet marked resolved.",
     );
     e.sample(
         "kiosk_transactions_needing_staff",
