@@ -114,6 +114,8 @@ pub struct Snapshot {
     pub completed_amount_fen: Vec<AmountSum>,
     /// Transactions waiting for staff (any day).
     pub needs_staff: u64,
+    /// Completed transactions whose slip did not come out (any day).
+    pub needs_reprint: u64,
     /// `None`: the printer link cannot tell, or no receipt printer.
     pub paper: Option<Paper>,
     /// Paper left on the roll, estimated from the slips printed since the
@@ -254,21 +256,26 @@ impl StatusSource {
         let runner = self.runner.clone();
         let day = tokio::task::spawn_blocking(move || {
             runner.with_journal(|j| -> Result<_, JournalError> {
-                Ok((j.on_date(date)?, j.needing_staff()?.len()))
+                Ok((
+                    j.on_date(date)?,
+                    j.needing_staff()?.len(),
+                    j.needing_reprint()?.len(),
+                ))
             })
         })
         .await;
-        let (transactions, completed_amount_fen, needs_staff, journal_error) = match day {
-            Ok(Ok((txns, staff))) => {
-                let (counts, amounts) = tally(&txns);
-                (counts, amounts, staff as u64, None)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "status: cannot read the journal");
-                (Vec::new(), Vec::new(), 0, Some(e.to_string()))
-            }
-            Err(e) => (Vec::new(), Vec::new(), 0, Some(e.to_string())),
-        };
+        let (transactions, completed_amount_fen, needs_staff, needs_reprint, journal_error) =
+            match day {
+                Ok(Ok((txns, staff, reprint))) => {
+                    let (counts, amounts) = tally(&txns);
+                    (counts, amounts, staff as u64, reprint as u64, None)
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "status: cannot read the journal");
+                    (Vec::new(), Vec::new(), 0, 0, Some(e.to_string()))
+                }
+                Err(e) => (Vec::new(), Vec::new(), 0, 0, Some(e.to_string())),
+            };
         Snapshot {
             kiosk_id: self.kiosk_id.clone(),
             hospital_id: self.hospital_id.clone(),
@@ -282,6 +289,7 @@ impl StatusSource {
             transactions,
             completed_amount_fen,
             needs_staff,
+            needs_reprint,
             paper: self.paper(),
             paper_estimate: self.has_printer.then(|| self.devices.paper.estimate()),
             journal_error,
@@ -411,6 +419,12 @@ pub fn render_metrics(s: &Snapshot, metrics: &Metrics) -> String {
         &[],
         s.needs_staff as f64,
     );
+    e.family(
+        "kiosk_slips_awaiting_reprint",
+        Kind::Gauge,
+        "Completed transactions whose slip did not come out, of any day, not yet reprinted.",
+    );
+    e.sample("kiosk_slips_awaiting_reprint", &[], s.needs_reprint as f64);
     e.family(
         "kiosk_amount_fen_total",
         Kind::Counter,

@@ -334,6 +334,10 @@ fn metrics_match_the_journal_after_real_transactions() {
             value(&samples, "kiosk_transactions_needing_staff", &[]),
             Some(0.0)
         );
+        assert_eq!(
+            value(&samples, "kiosk_slips_awaiting_reprint", &[]),
+            Some(0.0)
+        );
 
         // The process, its version, HIS, devices and paper.
         assert_eq!(value(&samples, "kiosk_up", &[]), Some(1.0));
@@ -685,6 +689,7 @@ fn heartbeats_wait_on_disk_while_the_fleet_server_is_down_and_arrive_in_order() 
     assert_eq!(hb0["config_hash"], app.cfg.fingerprint());
     assert_eq!(hb0["his"]["reachable"], true);
     assert_eq!(hb0["needs_staff"], 0);
+    assert_eq!(hb0["needs_reprint"], 0);
     assert_eq!(
         hb0["paper"],
         serde_json::json!({"near_end": false, "out": false})

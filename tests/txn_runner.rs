@@ -508,6 +508,13 @@ async fn paper_out_mid_slip_keeps_a_reprint_and_pauses_paid_services_until_a_new
     assert!(!printed, "the slip was cut short");
     assert!(txn.reprint_needed);
     assert_eq!(txn.state, TxnState::Done, "the registration stands");
+    let waiting: Vec<i64> = runner
+        .with_journal(|j| j.needing_reprint())
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(waiting, [txn.id], "listed for the technician's reprint");
     let slips = sim.slips();
     assert_eq!(slips.len(), 1);
     assert!(!slips[0].complete);
@@ -544,6 +551,10 @@ async fn paper_out_mid_slip_keeps_a_reprint_and_pauses_paid_services_until_a_new
     );
     let t = runner.with_journal(|j| j.get(txn.id)).unwrap();
     assert!(!t.reprint_needed, "a successful reprint clears the flag");
+    assert!(runner
+        .with_journal(|j| j.needing_reprint())
+        .unwrap()
+        .is_empty());
     let (other, _) = s.patient(12);
     let p = register_on(&runner, &other, &slot).await;
     runner.cancel(p.txn.id).await.unwrap();

@@ -318,6 +318,18 @@ fn every_flow_headless() {
         .iter()
         .all(|t| t.enabled));
 
+    // --- Paper runs out in the middle of a slip: the registration stands
+    // and the slip waits for a reprint (done from maintenance below). ---
+    ps.set_paper_lines(Some(3));
+    tour.registration(28, true).unwrap();
+    let reprint = k.app.runner.with_journal(|j| j.needing_reprint()).unwrap();
+    assert_eq!(reprint.len(), 1, "{reprint:?}");
+    let reprint_id = reprint[0].id;
+    let slips_before = ps.slips().len();
+    ps.load_paper(None);
+    k.app.devices.printer.check();
+    c.refresh_tiles();
+
     // --- Queries through the element tree: prices by pinyin initials. ---
     c.window.global::<Session>().invoke_home();
     tap_label(&c, "查询服务");
@@ -747,6 +759,31 @@ fn every_flow_headless() {
     );
     r.invoke_done();
     wait(&h, &c, Screen::List);
+    // The slip cut short by the paper: reprinted on the new roll.
+    c.window.global::<ListPage>().invoke_pick("txns".into());
+    wait(&h, &c, Screen::List);
+    c.window
+        .global::<ListPage>()
+        .invoke_pick(reprint_id.to_string().into());
+    wait(&h, &c, Screen::Detail);
+    assert_eq!(c.window.global::<DetailPage>().get_action(), "补打凭条");
+    c.window.global::<DetailPage>().invoke_act();
+    wait(&h, &c, Screen::Result);
+    let r = c.window.global::<ResultPage>();
+    assert!(r.get_ok(), "{}", r.get_message());
+    assert!(k
+        .app
+        .runner
+        .with_journal(|j| j.needing_reprint())
+        .unwrap()
+        .is_empty());
+    let slips = ps.wait_slips(slips_before + 1, Duration::from_secs(5));
+    assert!(
+        slips.len() > slips_before && slips.last().unwrap().text().contains("挂号"),
+        "the whole slip came out"
+    );
+    r.invoke_done();
+    wait(&h, &c, Screen::List);
     // Out of service with the notice chosen: every tile off, the banner
     // says why; then back.
     c.window.global::<ListPage>().invoke_pick("service".into());
@@ -792,6 +829,7 @@ fn every_flow_headless() {
         ("tech01", "test-print"),
         ("tech01", "paper-replaced"),
         ("tech01", "resolve"),
+        ("tech01", "reprint-slip"),
         ("tech01", "out-of-service"),
         ("tech01", "back-in-service"),
         ("tech01", "logout"),

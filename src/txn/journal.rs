@@ -455,6 +455,15 @@ impl Journal {
         self.query(&sql, params![kind.as_str(), target_id])
     }
 
+    /// Completed transactions whose slip did not come out (paper out or a
+    /// jam mid-slip), waiting for a reprint, oldest first.
+    pub fn needing_reprint(&self) -> Result<Vec<Txn>, JournalError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM txn WHERE state = 'done' AND reprint_needed = 1 ORDER BY id"
+        );
+        self.query(&sql, [])
+    }
+
     /// Transactions waiting for staff (not yet marked resolved).
     pub fn needing_staff(&self) -> Result<Vec<Txn>, JournalError> {
         let sql = format!(

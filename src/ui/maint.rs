@@ -285,10 +285,10 @@ impl Controller {
             .be
             .runner
             .with_journal(|j| j.needing_staff().map(|v| v.len()).unwrap_or(0));
-        let open = self
-            .be
-            .runner
-            .with_journal(|j| j.unfinished().map(|v| v.len()).unwrap_or(0));
+        let open = self.be.runner.with_journal(|j| {
+            j.unfinished().map(|v| v.len()).unwrap_or(0)
+                + j.needing_reprint().map(|v| v.len()).unwrap_or(0)
+        });
         let items = MENU
             .iter()
             .map(|(id, title, detail)| Choice {
@@ -629,6 +629,7 @@ impl Controller {
             "txns" => {
                 let list: Vec<Txn> = self.be.runner.with_journal(|j| {
                     let mut v = j.needing_staff().unwrap_or_default();
+                    v.extend(j.needing_reprint().unwrap_or_default());
                     v.extend(j.unfinished().unwrap_or_default());
                     v
                 });
@@ -810,6 +811,9 @@ impl Controller {
             d.set_action(self.tr(L("标记已解决…", "Mark resolved…")));
             d.set_action2(self.tr(L("补打凭证", "Reprint voucher")));
             self.flow.borrow_mut().detail_action = Some(DetailAction::MaintResolve(id));
+        } else if t.state == TxnState::Done && t.reprint_needed {
+            d.set_action(self.tr(L("补打凭条", "Reprint the slip")));
+            self.flow.borrow_mut().detail_action = Some(DetailAction::MaintReprint(id));
         } else {
             d.set_action(self.tr(L("重试恢复", "Retry recovery")));
             self.flow.borrow_mut().detail_action = Some(DetailAction::MaintRetry(id));
@@ -832,6 +836,18 @@ impl Controller {
                         L("凭证已补打", "Voucher reprinted"),
                         format!("#{id}"),
                     ),
+                    Err(e) => {
+                        self.maint_result(false, L("未能补打", "Not reprinted"), e.to_string())
+                    }
+                }
+            }
+            (DetailAction::MaintReprint(id), _) => {
+                self.audit_action("reprint-slip", &format!("txn {id}"));
+                match self.be.runner.reprint(id) {
+                    Ok(()) => {
+                        self.flow.borrow_mut().maint_txns.retain(|t| t.id != id);
+                        self.maint_result(true, L("凭条已补打", "Slip reprinted"), format!("#{id}"))
+                    }
                     Err(e) => {
                         self.maint_result(false, L("未能补打", "Not reprinted"), e.to_string())
                     }
@@ -947,7 +963,17 @@ fn txn_choice(lang: Lang, t: &Txn) -> Choice {
     Choice {
         id: t.id.to_string().into(),
         title: format!("{} · {}", t.key_base(), kind_label(lang, t.kind)).into(),
-        detail: format!("{} · {} · {}", t.state, t.id_masked, t.updated_at).into(),
+        detail: if t.state == TxnState::Done && t.reprint_needed {
+            format!(
+                "{} · {} · {}",
+                super::text::t(lang, L("凭条未打出", "slip not printed")),
+                t.id_masked,
+                t.updated_at
+            )
+        } else {
+            format!("{} · {} · {}", t.state, t.id_masked, t.updated_at)
+        }
+        .into(),
         right: t.amount.to_string().into(),
         enabled: true,
         selected: false,

@@ -266,6 +266,9 @@ enum DetailAction {
     MaintResolve(i64),
     /// Maintenance: drive an unfinished transaction again.
     MaintRetry(i64),
+    /// Maintenance: print the slip of a completed transaction whose slip
+    /// did not come out.
+    MaintReprint(i64),
 }
 
 /// The patient's session: wiped on Home and on idle.
@@ -1544,9 +1547,11 @@ impl Controller {
             Some(DetailAction::CancelBooking(id)) => {
                 self.start(Intent::Cancellation { appointment_id: id });
             }
-            Some(a @ (DetailAction::MaintResolve(_) | DetailAction::MaintRetry(_))) => {
-                self.maint_detail_action(a, false)
-            }
+            Some(
+                a @ (DetailAction::MaintResolve(_)
+                | DetailAction::MaintRetry(_)
+                | DetailAction::MaintReprint(_)),
+            ) => self.maint_detail_action(a, false),
             None => {}
         }
     }
