@@ -653,10 +653,11 @@ impl Config {
         if self.maintenance.lockout_secs == 0 {
             bad("maintenance.lockout_secs", "must be at least 1".into());
         }
-        let mut seen: Vec<String> = crate::maint::builtin_notices()
+        let builtin: Vec<String> = crate::maint::builtin_notices()
             .into_iter()
             .map(|n| n.id)
             .collect();
+        let mut seen = builtin.clone();
         for (i, n) in self.maintenance.notices.iter().enumerate() {
             let key = format!("maintenance.notices[{i}]");
             if !ident(&n.id) {
@@ -670,11 +671,7 @@ impl Config {
                     format!(
                         "{:?} is already taken (built-in notices: {})",
                         n.id,
-                        crate::maint::builtin_notices()
-                            .iter()
-                            .map(|n| n.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        builtin.join(", ")
                     ),
                 );
             }

@@ -47,34 +47,32 @@ fn kiosk() -> Kiosk {
 /// Add a fault to the embedded HIS simulator over its HTTP fault API, or
 /// clear them all (`None`).
 fn his_fault(k: &Kiosk, fault: Option<serde_json::Value>) {
-    let url = format!("http://{}/sim/faults", k.app.his_sim.as_ref().unwrap().addr);
-    let token = k.app.cfg.his_token().unwrap();
-    let r = k.rt.block_on(async {
-        let c = reqwest::Client::new();
-        match fault {
-            Some(f) => c.post(&url).json(&f),
-            None => c.delete(&url),
-        }
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-    });
-    assert!(r.status().is_success(), "{}", r.status());
+    let addr = k.app.his_sim.as_ref().unwrap().addr;
+    sim_fault(k, addr, Some(k.app.cfg.his_token().unwrap()), fault);
 }
 
-/// The same for the embedded payment simulator.
+/// The same for the embedded payment simulator (no control token).
 fn pay_fault(k: &Kiosk, fault: Option<serde_json::Value>) {
-    let url = format!("http://{}/sim/faults", k.app.pay_sim.as_ref().unwrap().addr);
+    sim_fault(k, k.app.pay_sim.as_ref().unwrap().addr, None, fault);
+}
+
+fn sim_fault(
+    k: &Kiosk,
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+    fault: Option<serde_json::Value>,
+) {
+    let url = format!("http://{addr}/sim/faults");
     let r = k.rt.block_on(async {
         let c = reqwest::Client::new();
-        match fault {
+        let mut req = match fault {
             Some(f) => c.post(&url).json(&f),
             None => c.delete(&url),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
         }
-        .send()
-        .await
-        .unwrap()
+        req.send().await.unwrap()
     });
     assert!(r.status().is_success(), "{}", r.status());
 }
@@ -723,6 +721,12 @@ fn every_flow_headless() {
     s.invoke_back();
     wait(&h, &c, Screen::List);
     // The refund the channel refused: resolved with how it was handled.
+    // (Back from the transactions goes to the menu, not the PIN pad.)
+    c.window.global::<ListPage>().invoke_pick("txns".into());
+    wait(&h, &c, Screen::List);
+    s.invoke_back();
+    assert_eq!(screen(&c), Screen::List);
+    assert_eq!(c.window.global::<ListPage>().get_items().row_count(), 13);
     c.window.global::<ListPage>().invoke_pick("txns".into());
     wait(&h, &c, Screen::List);
     c.window

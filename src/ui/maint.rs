@@ -336,21 +336,7 @@ impl Controller {
     /// The notices a technician can put the kiosk out of service with.
     pub(super) fn render_maint_notices(&self) {
         let lang = self.l();
-        let items = crate::maint::notices(&self.cfg.maintenance.notices)
-            .into_iter()
-            .map(|n| Choice {
-                id: n.id.into(),
-                title: match lang {
-                    Lang::Zh => n.zh,
-                    Lang::En => n.en,
-                }
-                .into(),
-                detail: "".into(),
-                right: "›".into(),
-                enabled: true,
-                selected: false,
-            })
-            .collect();
+        let items = choices(lang, crate::maint::notices(&self.cfg.maintenance.notices));
         self.set_list(
             ListKind::MaintNotices,
             L(
@@ -406,21 +392,7 @@ impl Controller {
     pub(super) fn render_maint_resolutions(&self) {
         let lang = self.l();
         let id = self.flow.borrow().maint_resolving.unwrap_or_default();
-        let items = crate::maint::resolutions()
-            .into_iter()
-            .map(|r| Choice {
-                id: r.id.into(),
-                title: match lang {
-                    Lang::Zh => r.zh,
-                    Lang::En => r.en,
-                }
-                .into(),
-                detail: "".into(),
-                right: "›".into(),
-                enabled: true,
-                selected: false,
-            })
-            .collect();
+        let items = choices(lang, crate::maint::resolutions());
         self.set_list(
             ListKind::MaintResolutions,
             L("如何处理的？", "How was it handled?"),
@@ -463,13 +435,7 @@ impl Controller {
                 self.maint_result(
                     true,
                     L("已标记解决", "Marked resolved"),
-                    format!(
-                        "#{id} · {}",
-                        match self.l() {
-                            Lang::Zh => how.zh,
-                            Lang::En => how.en,
-                        }
-                    ),
+                    format!("#{id} · {}", in_lang(self.l(), how)),
                 )
             }
             Err(e) => self.maint_result(false, L("未能标记", "Not marked"), e.to_string()),
@@ -634,8 +600,6 @@ impl Controller {
                     v
                 });
                 self.flow.borrow_mut().maint_txns = list;
-                // Back comes to the menu (rendering replaces its list kind).
-                self.remember(Screen::List);
                 self.render_maint_txns();
                 self.show(Screen::List);
             }
@@ -684,7 +648,6 @@ impl Controller {
                     self.set_out_of_service(None);
                     self.maint_menu();
                 } else {
-                    self.remember(Screen::List);
                     self.render_maint_notices();
                     self.show(Screen::List);
                 }
@@ -957,6 +920,28 @@ impl Controller {
             Err(e) => self.maint_result(false, L("恢复未完成", "Not recovered"), e),
         }
     }
+}
+
+/// A technician's choice's text in `lang`.
+pub(super) fn in_lang(lang: Lang, c: crate::maint::Choice) -> String {
+    match lang {
+        Lang::Zh => c.zh,
+        Lang::En => c.en,
+    }
+}
+
+/// Fixed texts to choose from, as list rows (the id is what is picked).
+fn choices(lang: Lang, list: Vec<crate::maint::Choice>) -> Vec<Choice> {
+    list.into_iter()
+        .map(|c| Choice {
+            id: c.id.clone().into(),
+            title: in_lang(lang, c).into(),
+            detail: "".into(),
+            right: "›".into(),
+            enabled: true,
+            selected: false,
+        })
+        .collect()
 }
 
 fn txn_choice(lang: Lang, t: &Txn) -> Choice {

@@ -297,7 +297,11 @@ struct Flow {
     schedule: Option<Schedule>,
     slots: Vec<Slot>,
     bills: Vec<Bill>,
+    /// The list the list screen is filled with (set before it shows).
     list: Option<ListKind>,
+    /// The list on screen when the list screen last showed: what Back
+    /// returns to, even once `list` was replaced by the next list.
+    shown_list: Option<ListKind>,
     prepared: Option<Prepared>,
     cancel: Option<CancelFlag>,
     qr_url: Option<String>,
@@ -866,6 +870,7 @@ impl Controller {
         }
         self.mark_busy(screen);
         s.set_screen(screen);
+        self.note_shown(screen);
         s.set_busy(false);
         s.set_can_go_back(!matches!(
             screen,
@@ -902,12 +907,20 @@ impl Controller {
     }
 
     /// Note the screen being left, for Back (waits and home are not kept).
+    /// Record which list is on screen once the list screen shows.
+    fn note_shown(&self, screen: Screen) {
+        if screen == Screen::List {
+            let mut f = self.flow.borrow_mut();
+            f.shown_list = f.list;
+        }
+    }
+
     fn remember(&self, cur: Screen) {
         let mut f = self.flow.borrow_mut();
         if matches!(cur, Screen::Processing | Screen::Home) {
             return;
         }
-        let entry = (cur, (cur == Screen::List).then_some(f.list).flatten());
+        let entry = (cur, (cur == Screen::List).then_some(f.shown_list).flatten());
         if f.history.last() != Some(&entry) {
             f.history.push(entry);
         }
@@ -1026,7 +1039,9 @@ impl Controller {
         let prev = loop {
             let top = self.flow.borrow_mut().history.pop();
             match top {
-                Some((p, k)) if p == cur && (p != Screen::List || k == self.flow.borrow().list) => {
+                Some((p, k))
+                    if p == cur && (p != Screen::List || k == self.flow.borrow().shown_list) =>
+                {
                     continue
                 }
                 // Once identified, the card screen has nothing left to do.
@@ -1041,6 +1056,7 @@ impl Controller {
                     self.render_list(kind);
                 }
                 s.set_screen(p);
+                self.note_shown(p);
                 s.set_can_go_back(true);
                 self.speak(p);
             }
@@ -1113,11 +1129,10 @@ impl Controller {
     /// service, in the current language.
     fn out_of_service_notice(&self) -> Option<String> {
         let id = self.out_of_service.borrow().clone()?;
-        let n = crate::maint::notice(&self.cfg.maintenance.notices, &id);
-        Some(match self.l() {
-            Lang::Zh => n.zh,
-            Lang::En => n.en,
-        })
+        Some(maint::in_lang(
+            self.l(),
+            crate::maint::notice(&self.cfg.maintenance.notices, &id),
+        ))
     }
 
     /// The banner under the tiles: the out-of-service notice, else what
